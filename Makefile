@@ -1,0 +1,65 @@
+# Entry points of the course. Every target installs what it needs first (once: a second run
+# reinstalls nothing unless pyproject.toml, the constraints file or the torch choice changed).
+#
+#   make lab                         start JupyterLab on notebooks/ (http://127.0.0.1:$(PORT)/lab)
+#   make test                        run the whole test suite
+#   make setup                       install only
+#   make release                     regenerate notebooks/ from autograder/source/
+#   make check NB=notebooks/01_task_definition.ipynb      self-check one notebook
+#   make grade SUBMISSIONS=path/to/submitted [ASSIGNMENT=01_task_definition] [OUT=grades.csv]
+#
+# A CUDA build of PyTorch: make setup TORCH_INDEX=https://download.pytorch.org/whl/cu128
+# Another torch version:   make setup TORCH_SPEC=torch==X.Y.Z CONSTRAINTS=my-constraints.txt
+
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
+CONSTRAINTS ?= constraints.txt
+PORT ?= 8888
+NB ?=
+SUBMISSIONS ?=
+ASSIGNMENT ?=
+OUT ?= grades.csv
+JOBS ?= 1
+PYTEST_ARGS ?=
+
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+TORCH_CHOICE := $(VENV)/.torch-choice
+
+.PHONY: setup lab test release check grade lint FORCE
+
+setup: $(STAMP)
+
+# Records the torch choice; the file only changes (and so only triggers a reinstall) when the choice does.
+$(TORCH_CHOICE): FORCE
+	@mkdir -p $(VENV)
+	@echo '$(TORCH_SPEC) $(TORCH_INDEX)' | cmp -s - $@ || echo '$(TORCH_SPEC) $(TORCH_INDEX)' > $@
+
+# torch first (so pip never pulls a different build), then the project under a constraints file that pins it.
+$(STAMP): pyproject.toml $(CONSTRAINTS) $(TORCH_CHOICE)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
+	$(PY) -m pip install --disable-pip-version-check -c $(CONSTRAINTS) -e ".[dev]"
+	@touch $@
+
+lab: $(STAMP)
+	$(PY) -m mtml_utils.lab --port $(PORT)
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+release: $(STAMP)
+	$(PY) -m autograder release
+
+check: $(STAMP)
+	@test -n "$(NB)" || { echo "usage: make check NB=notebooks/01_task_definition.ipynb"; exit 2; }
+	$(PY) -m autograder check "$(NB)"
+
+grade: $(STAMP)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/submitted [ASSIGNMENT=01_task_definition] [OUT=grades.csv] [JOBS=N]"; exit 2; }
+	$(PY) -m autograder grade "$(SUBMISSIONS)" $(if $(ASSIGNMENT),--assignment $(ASSIGNMENT)) --jobs $(JOBS) --out "$(OUT)"
+
+lint: $(STAMP)
+	$(PY) -m ruff check .

@@ -1,0 +1,33 @@
+"""Helpers for the course on deep multi-task and meta-learning.
+
+Set-up, profiles, data, training loops, plots and checks.
+
+Infrastructure only: students call these functions, they never find an exercise's solution here.
+Import the package once under one alias::
+
+    import mtml_utils as mtml
+    device = mtml.setup(seed=0)
+"""
+
+from mtml_utils import checks, plotting
+from mtml_utils.core import describe_device, get_device, seed_everything, setup
+from mtml_utils.profiles import PROFILES, Profile, ProfileError, by_profile, get_profile
+from mtml_utils.training import History, accuracy, fit, run_training
+
+__all__ = [
+    "PROFILES",
+    "History",
+    "Profile",
+    "ProfileError",
+    "accuracy",
+    "by_profile",
+    "checks",
+    "describe_device",
+    "fit",
+    "get_device",
+    "get_profile",
+    "plotting",
+    "run_training",
+    "seed_everything",
+    "setup",
+]

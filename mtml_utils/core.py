@@ -1,0 +1,92 @@
+"""Start-up of every notebook: seed everything, pick the device, say what was chosen."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+from mtml_utils.profiles import get_profile
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's ``random``, NumPy's global generator and torch (CPU and every CUDA device).
+
+    Example:
+        >>> seed_everything(0); a = torch.rand(1); seed_everything(0)
+        >>> bool(torch.equal(a, torch.rand(1)))
+        True
+    """
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def get_device(prefer: str | None = None) -> torch.device:
+    """Return the best available device: ``cuda`` > ``mps`` > ``cpu``.
+
+    Args:
+        prefer: force a device (``"cpu"``, ``"cuda"``, ``"mps"``); the ``MTML_DEVICE`` environment
+            variable does the same. A device that is not available raises ``RuntimeError``.
+
+    Example:
+        >>> get_device("cpu")
+        device(type='cpu')
+    """
+    wanted = prefer or os.environ.get("MTML_DEVICE", "").strip().lower() or None
+    if wanted is not None:
+        available = {
+            "cpu": True,
+            "cuda": torch.cuda.is_available(),
+            "mps": torch.backends.mps.is_available(),
+        }
+        if wanted not in available:
+            raise RuntimeError(f"Unknown device {wanted!r}: choose one of cpu, cuda, mps.")
+        if not available[wanted]:
+            raise RuntimeError(
+                f"Device {wanted!r} was asked for (argument or MTML_DEVICE) but is not available here; "
+                "unset MTML_DEVICE to let the course pick cuda > mps > cpu."
+            )
+        return torch.device(wanted)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def describe_device(device: torch.device) -> str:
+    """A short human-readable name of ``device`` (the GPU's model for CUDA)."""
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    if device.type == "mps":
+        return "mps (Apple GPU)"
+    return "cpu (no GPU found)" if not torch.cuda.is_available() else "cpu"
+
+
+def setup(seed: int = 0, device: str | None = None) -> torch.device:
+    """First call of every notebook: seed everything, pick the device, print one line, return the device.
+
+    Args:
+        seed: seed for Python, NumPy and torch, so that a notebook re-run gives the same numbers.
+        device: force a device instead of picking ``cuda`` > ``mps`` > ``cpu``.
+
+    Returns:
+        The ``torch.device`` to put models and data on.
+
+    Raises:
+        ProfileError: ``MTML_PROFILE`` holds an unknown value (checked first, so nothing runs in a
+            profile nobody asked for).
+
+    Example:
+        >>> device = setup(seed=0)  # doctest: +ELLIPSIS
+        mtml_utils: device cpu... | torch ... | profile ... | seed 0
+    """
+    profile = get_profile()
+    seed_everything(seed)
+    chosen = get_device(device)
+    print(f"mtml_utils: device {describe_device(chosen)} | torch {torch.__version__} | "
+          f"profile {profile} | seed {seed}")
+    return chosen
