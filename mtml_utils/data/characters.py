@@ -11,6 +11,10 @@ import torch
 ARRAY_FIELDS = ("images", "alphabet", "character", "drawer")
 
 
+def _is_index(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
 @dataclass(frozen=True, eq=False)  # eq=False: comparing NumPy arrays with == has no single truth value
 class CharacterImages:
     """Handwritten-character images with labels (real Omniglot or generated glyph alphabets).
@@ -120,7 +124,7 @@ class CharacterImages:
         for item in wanted:
             if isinstance(item, str) and item in self.alphabet_names:
                 indices.append(self.alphabet_names.index(item))
-            elif isinstance(item, (int, np.integer)) and not isinstance(item, bool) and 0 <= item < self.n_alphabets:
+            elif _is_index(item) and 0 <= item < self.n_alphabets:
                 indices.append(int(item))
             else:
                 raise ValueError(

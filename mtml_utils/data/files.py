@@ -55,7 +55,11 @@ OMNIGLOT_FILES: dict[str, FileSpec] = {
             "sha256",
             "3ccaa407515a8778e5d0861875af38b17e418f301ad5bb3b5a6b65d901a41c7f",
         ),
-        FileSpec("all_runs.zip", "sha256", "437c1eeab0af8484112e1b4cc0f3d541ec727f7c47b9b202da738af9dfd6c325"),
+        FileSpec(
+            "all_runs.zip",
+            "sha256",
+            "437c1eeab0af8484112e1b4cc0f3d541ec727f7c47b9b202da738af9dfd6c325",
+        ),
         FileSpec("images_background.zip", "md5", "68d2efa1b9178cc56df9314c21c6e718"),
         FileSpec("images_evaluation.zip", "md5", "6b91aef0f799c5bb55b94e3f2daec811"),
     )
@@ -191,7 +195,9 @@ def set_aside(path: Path) -> Path | None:
     return target
 
 
-def corrupt_file_error(path: Path, spec: FileSpec, actual: str | None, moved_to: Path | None) -> ChecksumError:
+def corrupt_file_error(
+    path: Path, spec: FileSpec, actual: str | None, moved_to: Path | None
+) -> ChecksumError:
     """Build the one-paragraph error for a present file that is corrupt or truncated.
 
     ``actual`` is the digest found (``None`` when the file has the right digest but cannot be read as a
@@ -203,7 +209,7 @@ def corrupt_file_error(path: Path, spec: FileSpec, actual: str | None, moved_to:
         True
     """
     found = f"its {spec.algorithm} is {actual}" if actual else "it cannot be read as a zip archive"
-    where = f"It was moved aside to {moved_to}" if moved_to else "It could not be moved aside (read-only folder)"
+    where = f"It was moved aside to {moved_to}" if moved_to else "It stays in place (read-only folder)"
     return ChecksumError(
         f"{spec.name} in {path.parent} is corrupt or truncated: {found}, expected {spec.algorithm} "
         f"{spec.digest}. {where}, and nothing was cached from it. Run the same call again to download a "

@@ -40,7 +40,8 @@ def check_image_size(image_size: int) -> int:
         >>> check_image_size(28)
         28
     """
-    if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) or not 4 <= image_size <= 420:
+    is_int = isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool)
+    if not is_int or not 4 <= image_size <= 420:
         raise ValueError(
             f"image_size must be an integer number of pixels between 4 and 420, got {image_size!r}. "
             f"Use 28 (the usual meta-learning size) or e.g. 64 or 105 (the original resolution)."

@@ -54,9 +54,11 @@ def _build_runs(path: Path, image_size: int) -> dict[str, np.ndarray]:
     members = read_zip(path)
     support, query, answers = [], [], []
     for r in range(1, N_RUNS + 1):
-        prefix = f"run{r:02d}/"
-        support.append([decode_png(members[f"{prefix}training/class{c:02d}.png"], image_size) for c in range(1, 21)])
-        query.append([decode_png(members[f"{prefix}test/item{i:02d}.png"], image_size) for i in range(1, 21)])
+        prefix, numbers = f"run{r:02d}/", range(1, N_WAY + 1)
+        support.append(
+            [decode_png(members[f"{prefix}training/class{n:02d}.png"], image_size) for n in numbers]
+        )
+        query.append([decode_png(members[f"{prefix}test/item{n:02d}.png"], image_size) for n in numbers])
         labels = dict(
             (int(item) - 1, int(cls) - 1)
             for item, cls in _ANSWER.findall(members[f"{prefix}class_labels.txt"].decode())
@@ -130,7 +132,8 @@ class OneShotResult:
 
     def __str__(self) -> str:
         return (
-            f"{N_WAY}-way one-shot over {len(self.accuracy_per_run)} runs: error {100 * self.error_rate:.1f} % "
+            f"{N_WAY}-way one-shot over {len(self.accuracy_per_run)} runs: "
+            f"error {100 * self.error_rate:.1f} % "
             f"(people {100 * PEOPLE_ERROR:.1f} %, BPL {100 * BPL_ERROR:.1f} %)"
         )
 
