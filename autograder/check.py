@@ -1,0 +1,175 @@
+"""``python -m autograder check``: self-check a student notebook against its visible tests.
+
+The notebook runs top to bottom in a fresh kernel (this interpreter, the notebook's folder as
+working directory, the same environment as grading) and is never written back. A test cell passes
+when it ends without an error; stderr output such as a warning is not a failure, as in grading.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from autograder.course import format_points, isolated_environment, load_notebook
+from autograder.errors import UsageError
+
+DEFAULT_CELL_TIMEOUT = 300
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    """The result of one visible test cell.
+
+    Example:
+        >>> TestOutcome("test_add", 2.0, False, "AssertionError: wrong sum").line()
+        'FAIL  test_add  0/2  AssertionError: wrong sum'
+    """
+
+    grade_id: str
+    points: float
+    passed: bool
+    detail: str = ""
+
+    def line(self) -> str:
+        """The line printed for this test."""
+        earned = self.points if self.passed else 0.0
+        verdict = "PASS" if self.passed else "FAIL"
+        text = f"{verdict}  {self.grade_id}  {format_points(earned)}/{format_points(self.points)}"
+        return f"{text}  {self.detail}" if self.detail else text
+
+
+def is_test_cell(cell: nbformat.NotebookNode) -> bool:
+    """A visible test cell: an nbgrader graded code cell that is not an answer cell.
+
+    Example:
+        >>> from nbformat.v4 import new_code_cell
+        >>> is_test_cell(new_code_cell("assert 1", metadata={"nbgrader": {"grade": True, "points": 1}}))
+        True
+    """
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution", False)
+
+
+def error_line(cell: nbformat.NotebookNode) -> str | None:
+    """The last line of a cell's error (``AssertionError: ...``), or ``None`` when it has none.
+
+    Example:
+        >>> from nbformat.v4 import new_code_cell, new_output
+        >>> cell = new_code_cell("")
+        >>> cell.outputs = [new_output("error", ename="ValueError", evalue="bad k_shot", traceback=[])]
+        >>> error_line(cell)
+        'ValueError: bad k_shot'
+    """
+    errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    if not errors:
+        return None
+    # The last error is the one that ended the cell (a timeout comes after the KeyboardInterrupt).
+    text = f"{errors[-1].get('ename', 'Error')}: {errors[-1].get('evalue', '')}".strip().rstrip(":")
+    lines = ANSI.sub("", text).strip().splitlines()
+    return (lines[-1] if lines else "error")[:200]
+
+
+def check_notebook(
+    path: Path,
+    profile: str = "smoke",
+    cell_timeout: int = DEFAULT_CELL_TIMEOUT,
+    echo: Callable[[str], None] = print,
+) -> list[TestOutcome]:
+    """Run a notebook and report its visible tests; returns one outcome per test cell.
+
+    Example:
+        >>> outcomes = check_notebook(Path("notebooks/01_task_definition.ipynb"))  # doctest: +SKIP
+        PASS  test_one_hot_descriptors  1/1
+        ...
+        >>> all(o.passed for o in outcomes)  # doctest: +SKIP
+        True
+    """
+    path = Path(path)
+    nb = load_notebook(path)
+    tests = [cell for cell in nb.cells if is_test_cell(cell)]
+    if not tests:
+        raise UsageError(
+            f"'{path}' has no test cells: expected a course notebook whose test cells carry nbgrader "
+            "metadata (grade: true). Check a notebook from the course's notebooks/ folder; if the cells "
+            "lost their metadata, start again from a fresh copy and paste your answers in."
+        )
+    echo(f"Checking {path} (profile {profile}, up to {cell_timeout} s per cell) ...")
+    outcomes: list[TestOutcome] = []
+    with tempfile.TemporaryDirectory(prefix="mtml-check-") as tmp:
+        for cell, stopped in _execute(nb, path.resolve().parent, Path(tmp), profile, cell_timeout):
+            if not is_test_cell(cell):
+                continue
+            meta = cell.metadata["nbgrader"]
+            error = stopped or error_line(cell)
+            outcome = TestOutcome(str(meta.get("grade_id", "?")), float(meta.get("points", 0)), error is None,
+                                  error or "")
+            outcomes.append(outcome)
+            echo(outcome.line())
+    earned = sum(o.points for o in outcomes if o.passed)
+    total = sum(o.points for o in outcomes)
+    passed = sum(o.passed for o in outcomes)
+    echo(f"Visible tests: {format_points(earned)}/{format_points(total)} points, {passed} of {len(outcomes)} "
+         "tests pass. Hidden tests are added when the notebook is graded.")
+    return outcomes
+
+
+def _execute(nb: nbformat.NotebookNode, cwd: Path, tmp: Path, profile: str, cell_timeout: int) -> Any:
+    """Run the cells one by one, yielding ``(cell, reason it did not run or None)`` in order.
+
+    After the kernel dies every remaining cell is yielded with the reason, so tests further down
+    are reported as failures instead of silently vanishing.
+    """
+    from jupyter_client.kernelspec import KernelSpecManager
+    from nbclient import NotebookClient
+    from nbclient.exceptions import DeadKernelError
+
+    env = {**os.environ, **isolated_environment(tmp, profile)}
+    client = NotebookClient(
+        nb,
+        timeout=cell_timeout,
+        interrupt_on_timeout=True,
+        error_on_timeout={
+            "ename": "CellTimeoutError",
+            "evalue": f"the cell ran longer than {cell_timeout} s and was interrupted",
+            "traceback": [],
+        },
+        allow_errors=True,
+        kernel_name="python3",
+        on_cell_executed=_record_reply_error,
+    )
+    client.km = client.create_kernel_manager()
+    # Only the kernelspec written for this run, so a user-level "python3" cannot run another Python.
+    client.km.kernel_spec_manager = KernelSpecManager(kernel_dirs=[str(tmp / "jupyter_path" / "kernels")])
+    stopped: str | None = None
+    # The kernel's own start-up chatter (not cell output) would clutter the report.
+    kernel_log = open(tmp / "kernel.log", "wb")  # closed by the with statement below
+    with kernel_log, client.setup_kernel(env=env, cwd=str(cwd), stdout=kernel_log, stderr=kernel_log):
+        for index, cell in enumerate(nb.cells):
+            if stopped is None:
+                try:
+                    client.execute_cell(cell, index)
+                except DeadKernelError:
+                    stopped = "the kernel died in this or an earlier cell (os._exit, a crash, out of memory)"
+                    yield cell, stopped
+                    continue
+            yield cell, stopped
+
+
+def _record_reply_error(cell: nbformat.NotebookNode, cell_index: int, execute_reply: dict) -> None:
+    """Give a cell an error output when the kernel replied with an error it did not print
+    (a timeout), as nbgrader's ``Execute`` does, so the cell counts as failed."""
+    content = execute_reply.get("content", {})
+    if content.get("status") != "error":
+        return
+    if any(o.get("output_type") == "error" and o.get("ename") == content.get("ename") for o in cell.outputs):
+        return
+    cell.outputs.append(nbformat.v4.new_output("error", ename=content.get("ename", "Error"),
+                                               evalue=content.get("evalue", ""), traceback=[]))

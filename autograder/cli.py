@@ -1,0 +1,158 @@
+"""The ``python -m autograder`` command line: ``release``, ``check`` and ``grade``.
+
+Exit codes: 0 success, 1 failed (``check``: a visible test fails; ``release``/``grade``: the
+grader itself failed), 2 bad usage (the message says what was expected; nothing was changed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from autograder import COURSE_ROOT
+from autograder.errors import UsageError
+
+DESCRIPTION = """\
+Autograder of the multi-task and meta-learning course (nbgrader underneath).
+
+  release   regenerate the student notebooks in notebooks/ from autograder/source/
+  check     self-check one student notebook: run it and report each visible test with its points
+  grade     autograde a folder of submissions (hidden tests included) and write grades.csv
+
+Run `python -m autograder COMMAND --help` for the options of a command.
+Exit codes: 0 success; 1 check found failing tests, or the grader itself failed; 2 bad usage."""
+
+RELEASE_HELP = """\
+Regenerate notebooks/<assignment>.ipynb from autograder/source/<assignment>/<assignment>.ipynb with
+nbgrader's generate_assignment: solutions become `# YOUR CODE HERE`, hidden tests disappear, nbgrader
+metadata stays (check and grade need it). Runs in a temporary copy of the course, so a stale gradebook
+cannot interfere; the same sources always give byte-identical notebooks. Never edit notebooks/ by hand."""
+
+CHECK_HELP = """\
+Run a student notebook top to bottom in a fresh kernel (working directory: the notebook's folder;
+MTML_PROFILE=smoke unless --profile says otherwise; no downloads) and print PASS or FAIL for every
+visible test with its points. The notebook file is not modified. A warning printed by a test is not a
+failure. Exit 0 iff every visible test passes. Hidden tests only run when the notebook is graded."""
+
+GRADE_HELP = """\
+Autograde every submission under SUBMISSIONS/<student_id>/<assignment>/<assignment>.ipynb (nbgrader's
+submitted/ layout), hidden tests included, each student in a process of its own. A submission that
+breaks grading (invalid notebook, dead kernel, whole-notebook timeout) gets 0 with a reason and the
+batch goes on; a cell that runs past --cell-timeout is interrupted and the rest still runs. Prints a
+table and writes a CSV: student_id,assignment,score,max_score, one column per graded cell, status.
+Exit 0 when grading ran (whatever the scores), 1 when the grader itself failed."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m autograder``.
+
+    Example:
+        >>> build_parser().parse_args(["check", "nb.ipynb"]).profile
+        'smoke'
+    """
+    parser = argparse.ArgumentParser(prog="python -m autograder", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    course = argparse.ArgumentParser(add_help=False)
+    course.add_argument("--course", type=Path, default=COURSE_ROOT, metavar="DIR",
+                        help="nbgrader course root holding nbgrader_config.py and source/ "
+                             "(default: the autograder package folder)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    release = sub.add_parser("release", parents=[course], help="regenerate notebooks/ from the sources",
+                             description=RELEASE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    release.add_argument("assignments", nargs="*", metavar="ASSIGNMENT",
+                         help="assignments to release (default: every one under source/)")
+    release.add_argument("--out-dir", type=Path, default=None, metavar="DIR",
+                         help="where the student notebooks go (default: notebooks/ beside the course root)")
+
+    check = sub.add_parser("check", help="self-check one student notebook", description=CHECK_HELP,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    check.add_argument("notebook", type=Path, metavar="NOTEBOOK", help="the .ipynb file to check")
+    check.add_argument("--profile", default="smoke", choices=["smoke", "laptop", "full"],
+                       help="MTML_PROFILE for the run (default: smoke, seconds per cell)")
+    check.add_argument("--cell-timeout", type=_positive_int, default=300, metavar="S",
+                       help="seconds before a running cell is interrupted (default: 300)")
+
+    grade = sub.add_parser("grade", parents=[course], help="autograde a folder of submissions",
+                           description=GRADE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    grade.add_argument("submissions", type=Path, metavar="SUBMISSIONS",
+                       help="folder holding <student_id>/<assignment>/<assignment>.ipynb")
+    grade.add_argument("--assignment", default=None, metavar="A",
+                       help="grade only this assignment (default: every assignment found)")
+    grade.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
+                       help="students graded in parallel processes (default: 1)")
+    grade.add_argument("--out", type=Path, default=Path("grades.csv"), metavar="CSV",
+                       help="where to write the grades (default: grades.csv)")
+    grade.add_argument("--cell-timeout", type=_positive_int, default=None, metavar="S",
+                       help="seconds before a running cell is interrupted (default: nbgrader_config.py, 300)")
+    grade.add_argument("--student-timeout", type=_positive_int, default=1800, metavar="S",
+                       help="seconds for one student's whole notebook before it scores 0 (default: 1800)")
+    grade.add_argument("--profile", default="smoke", choices=["smoke", "laptop", "full"],
+                       help="MTML_PROFILE for grading (default: smoke)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code.
+
+    Example:
+        >>> main(["check", "missing.ipynb"])  # doctest: +SKIP
+        2
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "release":
+            return _release(args)
+        if args.command == "check":
+            return _check(args)
+        return _grade(args)
+    except UsageError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _release(args: argparse.Namespace) -> int:
+    from autograder.release import ReleaseError, release_notebooks
+
+    out_dir = args.out_dir or Path(args.course).parent / "notebooks"
+    try:
+        written = release_notebooks(args.course, out_dir, args.assignments or None)
+    except ReleaseError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(f"wrote {path}")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from autograder.check import check_notebook
+
+    outcomes = check_notebook(args.notebook, profile=args.profile, cell_timeout=args.cell_timeout)
+    return 0 if all(o.passed for o in outcomes) else 1
+
+
+def _grade(args: argparse.Namespace) -> int:
+    from autograder.grade import GraderError, grade_submissions
+
+    try:
+        grade_submissions(
+            args.submissions, out=args.out, course_root=args.course, assignment=args.assignment,
+            jobs=args.jobs, cell_timeout=args.cell_timeout, student_timeout=args.student_timeout,
+            profile=args.profile,
+        )
+    except GraderError as err:
+        print(f"error: the grader failed: {err}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,235 @@
+"""The course on disk: assignments, notebooks and their graded cells, temporary course copies,
+and the environment every notebook is run in by ``check`` and ``grade``.
+
+Nothing here imports nbgrader at module level, so commands can validate their inputs quickly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from autograder import COURSE_ROOT
+from autograder.errors import UsageError
+
+SOURCE_DIR = "source"
+CONFIG_FILE = "nbgrader_config.py"
+
+
+@dataclass(frozen=True)
+class GradedCell:
+    """One nbgrader ``grade: true`` cell: a test cell (code, not an answer) or a manually graded answer.
+
+    Example:
+        >>> GradedCell("test_add", 2.0, is_test=True).grade_id
+        'test_add'
+    """
+
+    grade_id: str
+    points: float
+    is_test: bool
+
+
+def list_assignments(course_root: Path = COURSE_ROOT) -> list[str]:
+    """Assignments of a course: folders ``source/<a>/`` that hold ``<a>.ipynb``, sorted by name.
+
+    Example:
+        >>> list_assignments(Path("/nonexistent"))
+        []
+    """
+    source = Path(course_root) / SOURCE_DIR
+    if not source.is_dir():
+        return []
+    return sorted(d.name for d in source.iterdir() if (d / f"{d.name}.ipynb").is_file())
+
+
+def source_notebook(course_root: Path, assignment: str) -> Path:
+    """Path of an assignment's instructor notebook; a clear :class:`UsageError` when there is none.
+
+    Example:
+        >>> source_notebook(COURSE_ROOT, "01_task_definition").name  # doctest: +SKIP
+        '01_task_definition.ipynb'
+    """
+    path = Path(course_root) / SOURCE_DIR / assignment / f"{assignment}.ipynb"
+    if not path.is_file():
+        known = ", ".join(list_assignments(course_root)) or "none"
+        raise UsageError(
+            f"Unknown assignment {assignment!r}: there is no instructor notebook {path}. "
+            f"Assignments of this course: {known}. Use one of those names (the folder name under "
+            f"{Path(course_root) / SOURCE_DIR})."
+        )
+    return path
+
+
+def load_notebook(path: Path) -> nbformat.NotebookNode:
+    """Read a notebook, refusing anything that is not an nbformat v4 ``.ipynb`` with a clear message.
+
+    Example:
+        >>> load_notebook(Path("missing.ipynb"))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        autograder.errors.UsageError: No notebook at 'missing.ipynb': expected ... found nothing there. ...
+    """
+    path = Path(path)
+    expected = "expected the path of a Jupyter notebook (.ipynb, nbformat version 4)"
+    if not path.is_file():
+        what = "a folder" if path.is_dir() else "nothing"
+        raise UsageError(f"No notebook at '{path}': {expected}, found {what} there. Check the path.")
+    try:
+        text = path.read_text(encoding="utf-8")
+        raw: Any = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UsageError(
+            f"'{path}' is not a notebook: {expected}, but the file is not valid JSON ({err}). "
+            "Open it in JupyterLab to repair it, or pass the right file."
+        ) from None
+    if not isinstance(raw, dict) or raw.get("nbformat") != 4 or not isinstance(raw.get("cells"), list):
+        found = f"nbformat {raw.get('nbformat')!r}" if isinstance(raw, dict) else type(raw).__name__
+        raise UsageError(
+            f"'{path}' is not a notebook: {expected}, found JSON with {found} and no cell list. "
+            "Pass a notebook saved by Jupyter (File > Save Notebook)."
+        )
+    # nbformat.reads joins multi-line sources and upgrades minor versions, which from_dict does not.
+    return nbformat.reads(text, as_version=4)
+
+
+def graded_cells(nb: nbformat.NotebookNode) -> list[GradedCell]:
+    """The nbgrader graded cells of a notebook, in notebook order.
+
+    Example:
+        >>> from nbformat.v4 import new_notebook, new_code_cell
+        >>> meta = {"nbgrader": {"grade": True, "solution": False, "grade_id": "t", "points": 1}}
+        >>> graded_cells(new_notebook(cells=[new_code_cell("assert 1", metadata=meta)]))
+        [GradedCell(grade_id='t', points=1.0, is_test=True)]
+    """
+    found = []
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("grade"):
+            is_test = cell.get("cell_type") == "code" and not meta.get("solution", False)
+            found.append(GradedCell(str(meta.get("grade_id", "")), float(meta.get("points", 0)), is_test))
+    return found
+
+
+def format_points(points: float) -> str:
+    """Points without a useless ``.0``.
+
+    Example:
+        >>> format_points(3.0), format_points(2.5)
+        ('3', '2.5')
+    """
+    return f"{points:g}"
+
+
+def copy_course(course_root: Path, dest: Path, assignments: list[str]) -> Path:
+    """Copy the course's ``nbgrader_config.py`` and the sources of ``assignments`` into ``dest``.
+
+    Release and grading run there, so no gradebook, release or submitted folder left in the real
+    course can change their result, and nothing in the real course is written.
+
+    Example:
+        >>> copy_course(COURSE_ROOT, Path(tmp), ["01_task_definition"])  # doctest: +SKIP
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(Path(course_root) / CONFIG_FILE, dest / CONFIG_FILE)
+    for assignment in assignments:
+        shutil.copytree(
+            Path(course_root) / SOURCE_DIR / assignment,
+            dest / SOURCE_DIR / assignment,
+            ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"),
+        )
+    return dest
+
+
+def isolated_environment(workdir: Path, profile: str = "smoke") -> dict[str, str]:
+    """Environment variables for a grading or checking kernel, with every Jupyter, IPython and
+    matplotlib folder inside ``workdir`` and a ``python3`` kernel bound to this interpreter (its
+    kernelspec is written to ``workdir/jupyter_path/kernels/python3``).
+
+    Profiles only change sizes, so ``smoke`` grades the same code paths in seconds; nothing may
+    download (``MTML_OFFLINE=1``) and plots render off screen. Returns only the variables to set;
+    merge them into ``os.environ`` for a child process.
+
+    Example:
+        >>> env = isolated_environment(Path(tmp))  # doctest: +SKIP
+        >>> env["MTML_PROFILE"], env["MTML_OFFLINE"]  # doctest: +SKIP
+        ('smoke', '1')
+    """
+    workdir = Path(workdir)
+    dirs = {
+        "JUPYTER_CONFIG_DIR": workdir / "jupyter_config",
+        "JUPYTER_DATA_DIR": workdir / "jupyter_data",
+        "JUPYTER_RUNTIME_DIR": workdir / "jupyter_runtime",
+        "IPYTHONDIR": workdir / "ipython",
+        "MPLCONFIGDIR": workdir / "matplotlib",
+    }
+    for folder in dirs.values():
+        folder.mkdir(parents=True, exist_ok=True)
+    kernels = write_kernelspec(workdir / "jupyter_path")
+    env = {name: str(folder) for name, folder in dirs.items()}
+    # JUPYTER_PATH is searched first, so a user's own "python3" kernel cannot point elsewhere.
+    env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(kernels.parent), os.environ.get("JUPYTER_PATH")]))
+    env["PATH"] = path_with_interpreter_bin(os.environ.get("PATH", ""))
+    env.update(MTML_PROFILE=profile, MTML_OFFLINE="1", MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
+    return env
+
+
+def path_with_interpreter_bin(path: str) -> str:
+    """``path`` with this interpreter's ``bin`` folder first (where the venv's scripts are).
+
+    Example:
+        >>> path_with_interpreter_bin("/usr/bin").endswith("/usr/bin")
+        True
+    """
+    bin_dir = str(Path(sys.executable).parent)
+    parts = [p for p in path.split(os.pathsep) if p and p != bin_dir]
+    return os.pathsep.join([bin_dir, *parts])
+
+
+def write_kernelspec(jupyter_path: Path) -> Path:
+    """Write a ``python3`` kernelspec running this interpreter under ``jupyter_path/kernels``.
+
+    Example:
+        >>> write_kernelspec(Path(tmp)).name  # doctest: +SKIP
+        'kernels'
+    """
+    spec_dir = Path(jupyter_path) / "kernels" / "python3"
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1) + "\n", encoding="utf-8")
+    return spec_dir.parent
+
+
+def nbgrader_api(course_dir: Path, cell_timeout: int | None = None) -> Any:
+    """An in-process ``NbGraderAPI`` for a course folder, configured from its ``nbgrader_config.py``
+    (the API does not read that file itself), with an optional per-cell timeout override.
+
+    Example:
+        >>> api = nbgrader_api(Path(tmp_course))  # doctest: +SKIP
+        >>> api.generate_assignment("01_task_definition")["success"]  # doctest: +SKIP
+        True
+    """
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config.loader import PyFileConfigLoader
+
+    # nbgrader's Gradebook runs the `alembic` script from PATH, which lacks the venv's bin folder when
+    # the venv's python is called directly (as `make` does).
+    os.environ["PATH"] = path_with_interpreter_bin(os.environ.get("PATH", ""))
+    config = PyFileConfigLoader(CONFIG_FILE, path=str(course_dir)).load_config()
+    # The copied config already points root at its own folder; pinning it guards against edits.
+    config.CourseDirectory.root = str(Path(course_dir).resolve())
+    if cell_timeout is not None:
+        config.Execute.timeout = int(cell_timeout)
+    return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)

@@ -1,0 +1,199 @@
+"""``python -m autograder grade``: autograde a folder of submissions, hidden tests included.
+
+Every run builds a fresh temporary course (config + the needed instructor sources), fills a new
+gradebook with ``generate_assignment``, copies the submissions into its ``submitted/`` and
+autogrades each student in a process of its own, so the same submission always gets the same
+score and one hostile or broken submission cannot stop the batch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+from autograder import COURSE_ROOT
+from autograder.course import (
+    GradedCell,
+    copy_course,
+    graded_cells,
+    isolated_environment,
+    load_notebook,
+    nbgrader_api,
+    source_notebook,
+)
+from autograder.errors import UsageError
+from autograder.results import GradeRow, format_table, read_gradebook_row, write_csv
+from autograder.submissions import Submission, copy_submission, find_submissions
+
+DEFAULT_STUDENT_TIMEOUT = 1800
+
+
+class GraderError(RuntimeError):
+    """The grader itself failed (not a student's submission): exit code 1."""
+
+
+def grade_submissions(
+    submissions_root: Path,
+    out: Path | None = Path("grades.csv"),
+    course_root: Path = COURSE_ROOT,
+    assignment: str | None = None,
+    jobs: int = 1,
+    cell_timeout: int | None = None,
+    student_timeout: float = DEFAULT_STUDENT_TIMEOUT,
+    profile: str = "smoke",
+    echo: Callable[[str], None] = print,
+) -> list[GradeRow]:
+    """Grade every submission under ``submissions_root``, write ``out`` (CSV) and return the rows.
+
+    Rows come sorted by student, then assignment. A submission that breaks grading gets 0 on every
+    graded cell and a reason in ``status``; the batch goes on.
+
+    Example:
+        >>> rows = grade_submissions(Path("submitted"), Path("grades.csv"), jobs=4)  # doctest: +SKIP
+        >>> rows[0].student_id, rows[0].score, rows[0].status  # doctest: +SKIP
+        ('alice', 10.0, 'ok')
+    """
+    submissions = find_submissions(submissions_root, course_root, assignment)
+    if out is not None:
+        out = Path(out)
+        if out.is_dir() or not out.parent.is_dir():
+            raise UsageError(
+                f"Cannot write the grades to '{out}': expected a file path in an existing folder, "
+                f"found {'a folder' if out.is_dir() else 'no folder ' + str(out.parent)}. "
+                "Pass --out path/to/grades.csv with an existing parent folder."
+            )
+    assignments = sorted({s.assignment for s in submissions})
+    cells = {a: graded_cells_of(course_root, a) for a in assignments}
+
+    with tempfile.TemporaryDirectory(prefix="mtml-grade-") as tmp:
+        course = copy_course(course_root, Path(tmp) / "course", assignments)
+        env = {**os.environ, **isolated_environment(Path(tmp) / "env", profile)}
+        echo(f"Preparing the gradebook for {', '.join(assignments)} ...")
+        api = nbgrader_api(course, cell_timeout)
+        for name in assignments:
+            result = api.generate_assignment(name, force=True, create=True)
+            if not result["success"]:
+                raise GraderError(f"generate_assignment failed for {name!r}:\n{result.get('error', '')}")
+        db_url = f"sqlite:///{course / 'gradebook.db'}"
+        logs = Path(tmp) / "logs"
+        logs.mkdir()
+
+        def grade_one(sub: Submission) -> GradeRow:
+            if not sub.notebook.is_file():
+                return GradeRow.zero(sub.student_id, sub.assignment, cells[sub.assignment],
+                                     f"no {sub.assignment}.ipynb in the submission folder")
+            copy_submission(sub, course / "submitted" / sub.student_id / sub.assignment)
+            ok, reason = run_autograde(course, sub, logs, env, cell_timeout, student_timeout)
+            if not ok:
+                return GradeRow.zero(sub.student_id, sub.assignment, cells[sub.assignment], reason)
+            return read_gradebook_row(db_url, sub.student_id, sub.assignment, cells[sub.assignment])
+
+        rows: dict[tuple[str, str], GradeRow] = {}
+        started = time.monotonic()
+        echo(f"Grading {len(submissions)} submission(s) with {jobs} parallel job(s) ...")
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            futures = {pool.submit(grade_one, sub): sub for sub in submissions}
+            for done, future in enumerate(as_completed(futures), start=1):
+                sub = futures[future]
+                row = future.result()
+                rows[(sub.student_id, sub.assignment)] = row
+                echo(f"[{done}/{len(submissions)}] {sub.student_id} {sub.assignment}: "
+                     f"{row.score:g}/{row.max_score:g} {row.status}")
+        echo(f"Graded in {time.monotonic() - started:.1f} s.")
+
+    ordered = [rows[key] for key in sorted(rows)]
+    echo(format_table(ordered))
+    if out is not None:
+        write_csv(ordered, out)
+        echo(f"Wrote {out}")
+    return ordered
+
+
+def run_autograde(
+    course: Path,
+    sub: Submission,
+    logs: Path,
+    env: dict[str, str],
+    cell_timeout: int | None,
+    student_timeout: float,
+) -> tuple[bool, str]:
+    """Autograde one submission in its own process group; ``(succeeded, reason if not)``.
+
+    Past ``student_timeout`` seconds the process, the kernel it started (which runs in a session
+    of its own) and everything they spawned are killed.
+
+    Example:
+        >>> run_autograde(course, sub, logs, env, None, 1800)  # doctest: +SKIP
+        (True, '')
+    """
+    result_file = logs / f"{sub.student_id}.{sub.assignment}.json"
+    command = [sys.executable, "-m", "autograder._autograde_one",
+               str(course), sub.assignment, sub.student_id, str(result_file)]
+    if cell_timeout is not None:
+        command += ["--cell-timeout", str(cell_timeout)]
+    with open(logs / f"{sub.student_id}.{sub.assignment}.log", "wb") as log:
+        proc = subprocess.Popen(command, cwd=course, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            proc.wait(timeout=student_timeout)
+        except subprocess.TimeoutExpired:
+            kill_process_tree(proc)
+            return False, f"grading took longer than {student_timeout:g} s for the whole notebook"
+    try:
+        result = json.loads(result_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False, f"the grading process crashed (exit code {proc.returncode})"
+    return bool(result["success"]), str(result.get("reason", ""))
+
+
+def kill_process_tree(proc: subprocess.Popen) -> None:
+    """Kill a process started with ``start_new_session=True``, all its descendants and their groups.
+
+    Jupyter kernels start in a session of their own, so killing the grading process's group alone
+    would leave the kernel (and whatever it runs) alive.
+
+    Example:
+        >>> kill_process_tree(subprocess.Popen(["sleep", "60"], start_new_session=True))
+    """
+    import psutil
+
+    try:
+        descendants = psutil.Process(proc.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        descendants = []
+    groups = {proc.pid}
+    for child in descendants:
+        try:
+            groups.add(os.getpgid(child.pid))
+        except ProcessLookupError:
+            pass
+    groups.discard(os.getpgrp())  # never our own group
+    for group in groups:
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    for child in descendants:
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
+    proc.wait()
+
+
+def graded_cells_of(course_root: Path, assignment: str) -> list[GradedCell]:
+    """The graded cells of an assignment's instructor notebook, in order.
+
+    Example:
+        >>> [c.grade_id for c in graded_cells_of(COURSE_ROOT, "01_task_definition")]  # doctest: +SKIP
+        ['test_one_hot_descriptors', ...]
+    """
+    return graded_cells(load_notebook(source_notebook(course_root, assignment)))
