@@ -67,7 +67,14 @@ OMNIGLOT_FILES: dict[str, FileSpec] = {
 
 
 class DataUnavailableError(RuntimeError):
-    """Data files are missing and could not be downloaded (offline, network error, no permission)."""
+    """Data files are missing and could not be downloaded (offline, network error, no permission).
+
+    ``str(error)`` is the full explanation; ``error.reason`` is a short clause for one-line notices.
+    """
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 class ChecksumError(DataUnavailableError):
@@ -213,7 +220,8 @@ def corrupt_file_error(
     return ChecksumError(
         f"{spec.name} in {path.parent} is corrupt or truncated: {found}, expected {spec.algorithm} "
         f"{spec.digest}. {where}, and nothing was cached from it. Run the same call again to download a "
-        f"fresh copy from {omniglot_url(spec.name)}, or put a good copy at {path}."
+        f"fresh copy from {omniglot_url(spec.name)}, or put a good copy at {path}.",
+        reason=f"{spec.name} in {path.parent} is corrupt ({spec.algorithm} mismatch)",
     )
 
 
@@ -233,14 +241,17 @@ def _verify_present(path: Path, spec: FileSpec) -> None:
     _remember_verified(path, spec)
 
 
-def _unavailable(missing: Sequence[str], root: Path, reason: str) -> DataUnavailableError:
+def _unavailable(missing: Sequence[str], root: Path, why: str) -> DataUnavailableError:
+    """The one-paragraph error for missing files; ``why`` says why they were not downloaded."""
+    folder = root / "omniglot"
     urls = ", ".join(omniglot_url(name) for name in missing)
     return DataUnavailableError(
-        f"Omniglot file(s) {', '.join(missing)} not found in {root / 'omniglot'} and {reason}. "
-        f"Download them from {urls} and put them in {root / 'omniglot'} (or point the {DATA_DIR_ENV} "
+        f"Omniglot file(s) {', '.join(missing)} not found in {folder} and not downloaded: {why}. "
+        f"Download them from {urls} and put them in {folder} (or point the {DATA_DIR_ENV} "
         f"environment variable at a folder that holds them, directly or in an omniglot/ sub-folder). "
         f"Without them, the generated glyph alphabets always work offline with the same interface: "
-        f"{OFFLINE_DEFAULT}."
+        f"{OFFLINE_DEFAULT}.",
+        reason=f"Omniglot files not found in {folder} and {why}",
     )
 
 
@@ -260,7 +271,7 @@ def _download(spec: FileSpec, folder: Path) -> Path:
                     bar.update(len(block))
     except (urllib.error.URLError, OSError) as exc:
         part.unlink(missing_ok=True)
-        raise _unavailable([spec.name], folder.parent, f"downloading it failed ({exc})") from exc
+        raise _unavailable([spec.name], folder.parent, f"the download failed ({exc})") from exc
     actual = h.hexdigest()
     if actual != spec.digest:
         bad = folder / (spec.name + ".corrupt")
@@ -269,7 +280,8 @@ def _download(spec: FileSpec, folder: Path) -> Path:
             f"The download of {spec.name} from {url} is corrupt or truncated: its {spec.algorithm} is "
             f"{actual}, expected {spec.digest}. The bytes were kept aside as {bad} and nothing was put in "
             f"place. Run the same call again to retry (set {URL_ENV} to use a mirror), or download the file "
-            f"yourself and put it at {final}."
+            f"yourself and put it at {final}.",
+            reason=f"the download of {spec.name} was corrupt ({spec.algorithm} mismatch)",
         )
     os.replace(part, final)
     _remember_verified(final, spec)
@@ -312,8 +324,10 @@ def ensure_omniglot_files(
             found[name] = path
     missing = [name for name in names if name not in found]
     if missing and not download_allowed(download):
-        why = "downloading is off (download=False)" if download is False else f"{OFFLINE_ENV}=1 (offline)"
-        raise _unavailable(missing, root, f"{why}, so they were not downloaded")
+        why = (
+            "downloading is off (download=False)" if download is False else f"{OFFLINE_ENV}=1 (downloads off)"
+        )
+        raise _unavailable(missing, root, why)
     for name in missing:
         found[name] = _download(OMNIGLOT_FILES[name], root / "omniglot")
     return [found[name] for name in names]
