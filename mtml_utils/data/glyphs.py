@@ -87,7 +87,7 @@ def _alphabet_style(seed: int, alphabet: int) -> _AlphabetStyle:
         dot=float(rng.choice([0.0, 0.0, 0.3, 0.6])),
         aspect=float(rng.uniform(0.65, 1.15)),
         slant=float(rng.uniform(-0.3, 0.3)),
-        width=float(rng.uniform(0.04, 0.065)),
+        width=float(rng.uniform(0.035, 0.075)),
     )
 
 
@@ -211,7 +211,7 @@ class _Hand:
     def of(seed: int, drawer: int) -> _Hand:
         rng = np.random.default_rng([seed, 4, drawer])
         return _Hand(
-            rng.normal(0, 0.08), rng.uniform(0.85, 1.05), rng.uniform(0.8, 1.25), rng.uniform(0.03, 0.07)
+            rng.normal(0, 0.08), rng.uniform(0.85, 1.05), rng.uniform(0.8, 1.25), rng.uniform(0.04, 0.08)
         )
 
 
@@ -252,7 +252,7 @@ def _draw_variation(char: _Character, hand: _Hand, rng: np.random.Generator) -> 
     local = (char.points - char.centres) * (1 + 0.07 * z[:, 1:3])
     c, s = np.cos(0.08 * z[:, 0]), np.sin(0.08 * z[:, 0])
     local = np.stack([c * local[:, 0] - s * local[:, 1], s * local[:, 0] + c * local[:, 1]], axis=1)
-    parts = local + char.centres + 0.05 * z[:, 3:5] + hand.shake * noise[:-1]
+    parts = local + char.centres + 0.07 * z[:, 3:5] + hand.shake * noise[:-1]
     sheared = parts @ np.array([[1, 0], [hand.slant + 0.05 * g[5], 1]])
     whole = _transform(sheared, 0.1 * g[0], hand.size * (1 + 0.06 * g[1:3]), 0.06 * g[3:5])
     varied = [(how, whole[start:end]) for how, (start, end) in zip(char.kinds, char.bounds, strict=True)]
