@@ -11,10 +11,28 @@ Import the package once under one alias::
 
 from mtml_utils import checks, plotting
 from mtml_utils.core import describe_device, get_device, seed_everything, setup
+from mtml_utils.data import (
+    CharacterImages,
+    DataUnavailableError,
+    OneShotRun,
+    evaluate_one_shot,
+    load_characters,
+    load_glyph_alphabets,
+    load_omniglot,
+    load_one_shot_runs,
+)
 from mtml_utils.profiles import PROFILES, Profile, ProfileError, by_profile, get_profile
 from mtml_utils.training import History, accuracy, fit, run_training
 
 __all__ = [
+    "CharacterImages",
+    "DataUnavailableError",
+    "OneShotRun",
+    "evaluate_one_shot",
+    "load_characters",
+    "load_glyph_alphabets",
+    "load_omniglot",
+    "load_one_shot_runs",
     "PROFILES",
     "History",
     "Profile",
