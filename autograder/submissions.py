@@ -71,7 +71,8 @@ def _describe(root: Path, limit: int = 6) -> str:
         else:
             shown.append(entry.name)
     more = f" and {len(entries) - limit} more" if len(entries) > limit else ""
-    return f"{len(entries)} entries: {'; '.join(shown)}{more}"
+    count = f"{len(entries)} {'entry' if len(entries) == 1 else 'entries'}"
+    return f"{count}: {'; '.join(shown)}{more}"
 
 
 def find_submissions(root: Path, course_root: Path, assignment: str | None = None) -> list[Submission]:

@@ -1,0 +1,137 @@
+"""Bad inputs to ``python -m autograder``: one clear message, exit code 2, nothing written.
+
+These run in-process and start no kernel, so they are fast.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from autograder import COURSE_ROOT
+from autograder.cli import main
+from autograder.course import list_assignments
+
+LAYOUT = "<student_id>/<assignment>/<assignment>.ipynb"
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    """Run the command line in-process; returns the exit code and stdout + stderr."""
+    try:
+        code = main(list(argv))
+    except SystemExit as exit_:  # argparse's own usage errors
+        code = int(exit_.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+def test_help_explains_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    code, text = run_cli(capsys, "--help")
+    assert code == 0
+    for command in ("release", "check", "grade"):
+        assert command in text
+    code, text = run_cli(capsys, "grade", "--help")
+    assert code == 0
+    assert "--cell-timeout" in text and "--student-timeout" in text and "--jobs" in text
+
+
+def test_check_missing_path(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    missing = tmp_path / "nope.ipynb"
+    code, text = run_cli(capsys, "check", str(missing))
+    assert code == 2
+    assert str(missing) in text and "expected" in text
+
+
+@pytest.mark.parametrize(
+    "content, complaint",
+    [("this is not json", "not valid JSON"), ('{"cells": "x"}', "no cell list"), ("[1, 2]", "no cell list")],
+)
+def test_check_not_a_notebook(capsys: pytest.CaptureFixture[str], tmp_path: Path, content: str,
+                              complaint: str) -> None:
+    path = tmp_path / "bad.ipynb"
+    path.write_text(content)
+    code, text = run_cli(capsys, "check", str(path))
+    assert code == 2
+    assert str(path) in text and complaint in text
+    assert path.read_text() == content
+
+
+def test_check_notebook_without_tests(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "plain.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell("1 + 1")]), path)
+    code, text = run_cli(capsys, "check", str(path))
+    assert code == 2
+    assert "no test cells" in text
+
+
+@pytest.mark.parametrize("make", ["missing", "empty", "file", "flat_notebooks", "no_notebook_folder"])
+def test_grade_bad_layout(capsys: pytest.CaptureFixture[str], tmp_path: Path, make: str) -> None:
+    root = tmp_path / "submitted"
+    if make == "empty":
+        root.mkdir()
+    elif make == "file":
+        root.write_text("x")
+    elif make == "flat_notebooks":  # notebooks directly in the folder, no student/assignment folders
+        root.mkdir()
+        (root / "alice.ipynb").write_text("{}")
+    elif make == "no_notebook_folder":  # student folders, but no assignment folder inside
+        (root / "alice").mkdir(parents=True)
+        (root / "alice" / "work.ipynb").write_text("{}")
+    out = tmp_path / "grades.csv"
+    code, text = run_cli(capsys, "grade", str(root), "--out", str(out))
+    assert code == 2
+    assert LAYOUT in text and str(root) in text
+    assert str(root / "alice") in text  # the example path
+    assert not out.exists()
+    if make == "flat_notebooks":
+        assert "alice.ipynb" in text  # says what it found
+
+
+def test_grade_unknown_assignment(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "sub" / "alice" / "99_nope").mkdir(parents=True)
+    code, text = run_cli(capsys, "grade", str(tmp_path / "sub"), "--assignment", "99_nope")
+    assert code == 2
+    assert "Unknown assignment '99_nope'" in text
+    for known in list_assignments(COURSE_ROOT):
+        assert known in text
+
+
+def test_grade_submissions_for_an_assignment_the_course_lacks(capsys: pytest.CaptureFixture[str],
+                                                              tmp_path: Path) -> None:
+    folder = tmp_path / "sub" / "alice" / "99_nope"
+    folder.mkdir(parents=True)
+    (folder / "99_nope.ipynb").write_text(json.dumps(new_notebook()))
+    code, text = run_cli(capsys, "grade", str(tmp_path / "sub"))
+    assert code == 2
+    assert "99_nope" in text and "--assignment" in text
+
+
+def test_grade_out_in_missing_folder(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assignments = list_assignments(COURSE_ROOT)
+    assert assignments, "no instructor notebooks under autograder/source"
+    folder = tmp_path / "sub" / "alice" / assignments[0]
+    folder.mkdir(parents=True)
+    (folder / f"{assignments[0]}.ipynb").write_text(json.dumps(new_notebook()))
+    out = tmp_path / "no" / "such" / "grades.csv"
+    code, text = run_cli(capsys, "grade", str(tmp_path / "sub"), "--out", str(out))
+    assert code == 2
+    assert str(out) in text
+
+
+@pytest.mark.parametrize("option", ["--jobs", "--cell-timeout", "--student-timeout"])
+def test_grade_rejects_non_positive_numbers(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                            option: str) -> None:
+    code, text = run_cli(capsys, "grade", str(tmp_path), option, "0")
+    assert code == 2
+    assert option in text
+
+
+def test_release_unknown_assignment(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, text = run_cli(capsys, "release", "99_nope", "--out-dir", str(tmp_path))
+    assert code == 2
+    assert "Unknown assignment '99_nope'" in text
+    assert list(tmp_path.iterdir()) == []
