@@ -103,7 +103,7 @@ _BEZIER = {degree: _bernstein(degree, 16) for degree in (1, 2, 3)}
 
 
 def _trace(stroke: Stroke) -> np.ndarray:
-    """Dense polyline along a stroke's control points."""
+    """Dense polyline along a stroke's control points (a linear map of them, see :class:`_Character`)."""
     how, pts = stroke
     if how == "bezier":
         return _BEZIER[len(pts) - 1] @ pts
@@ -111,7 +111,7 @@ def _trace(stroke: Stroke) -> np.ndarray:
         # Chaikin corner cutting: a smooth curve hugging the control polygon, stable under point noise.
         path = np.vstack([pts, pts[:1]]) if how == "closed" else pts
         for _ in range(2):
-            inner = np.empty((2 * len(path) - 2, 2))
+            inner = np.empty((2 * len(path) - 2, path.shape[1]))
             inner[0::2] = 0.75 * path[:-1] + 0.25 * path[1:]
             inner[1::2] = 0.25 * path[:-1] + 0.75 * path[1:]
             path = (
@@ -157,8 +157,45 @@ def _compose(style: _AlphabetStyle, rng: np.random.Generator) -> list[Stroke]:
     ]
 
 
-def _render(drawings: list[tuple[list[Stroke], float]], image_size: int) -> np.ndarray:
-    """Draw ``(strokes, width)`` pairs into ``(n, image_size, image_size)`` uint8 images, ink = 255.
+@dataclass(frozen=True)
+class _Character:
+    """A character's strokes flattened once, so that each of its drawings is a few batched array ops.
+
+    Tracing a stroke (Bezier weights, corner cutting) is a fixed linear map of its control points, so
+    the whole character is traced by one matrix product: ``trace @ points``.
+    """
+
+    kinds: tuple[str, ...]
+    points: np.ndarray  # all control points, stroke after stroke
+    owner: np.ndarray  # stroke index of each control point
+    centres: np.ndarray  # centre of each control point's stroke
+    trace: np.ndarray  # (n traced points, n control points)
+    bounds: tuple[tuple[int, int], ...]  # each stroke's rows in ``trace @ points``
+
+    @staticmethod
+    def of(strokes: list[Stroke]) -> _Character:
+        sizes = [len(pts) for _, pts in strokes]
+        blocks = [_trace((how, np.eye(len(pts)))) for how, pts in strokes]
+        trace = np.zeros((sum(len(b) for b in blocks), sum(sizes)))
+        row = col = 0
+        bounds = []
+        for block in blocks:
+            trace[row : row + len(block), col : col + block.shape[1]] = block
+            bounds.append((row, row + len(block)))
+            row, col = row + len(block), col + block.shape[1]
+        owner = np.repeat(np.arange(len(strokes)), sizes)
+        return _Character(
+            kinds=tuple(how for how, _ in strokes),
+            points=np.concatenate([pts for _, pts in strokes]),
+            owner=owner,
+            centres=np.array([pts.mean(axis=0) for _, pts in strokes])[owner],
+            trace=trace,
+            bounds=tuple(bounds),
+        )
+
+
+def _render(char: _Character, drawings: list[tuple[np.ndarray, float]], image_size: int) -> np.ndarray:
+    """Draw ``(control points, width)`` variants of a character into ``(n, size, size)`` uint8, ink = 255.
 
     All drawings go side by side on one canvas, one tile each with a tile's width of empty margin
     between them (so a stroke that strays out of its box is clipped, never drawn into a neighbour), and
@@ -169,33 +206,36 @@ def _render(drawings: list[tuple[list[Stroke], float]], image_size: int) -> np.n
     stride = 2 * side
     canvas = Image.new("L", (stride * len(drawings), side), 0)
     draw = ImageDraw.Draw(canvas)
-    for k, (strokes, width) in enumerate(drawings):
+    for k, (points, width) in enumerate(drawings):
         w = max(1, round(width * side))
         r = w / 2
-        lo, hi = (k * stride, 0), (k * stride + side - 1, side - 1)
-        for stroke in strokes:
-            # The box [-1, 1] fills the middle 72 % of the tile, like Omniglot's characters.
-            xy = np.clip((_trace(stroke) * 0.36 + 0.5) * side + lo, lo, hi)
+        # The box [-1, 1] fills the middle 72 % of the tile, like Omniglot's characters.
+        xy = (char.trace @ points * 0.36 + 0.5) * side + (k * stride, 0)
+        xy = np.clip(xy, (k * stride, 0), (k * stride + side - 1, side - 1)).tolist()
+        for how, (start, end) in zip(char.kinds, char.bounds, strict=True):
             # Rounded joints cost a pie slice per vertex in PIL; smooth curves turn so little between their
             # dense points that plain joints leave no visible gaps, so only corners of straight strokes pay.
-            draw.line(xy.ravel().tolist(), fill=255, width=w, joint="curve" if stroke[0] == "poly" else None)
-            for x, y in (xy[0], xy[-1]):  # round pen tips
+            line = xy[start:end]
+            draw.line([tuple(p) for p in line], fill=255, width=w, joint="curve" if how == "poly" else None)
+            for x, y in (line[0], line[-1]):  # round pen tips
                 draw.ellipse((x - r, y - r, x + r, y + r), fill=255)
     small = np.asarray(canvas.resize((canvas.width // OVERSAMPLE, image_size), Image.Resampling.BOX))
     tiles = small.reshape(image_size, len(drawings), 2, image_size)[:, :, 0, :]
     return np.ascontiguousarray(tiles.transpose(1, 0, 2))
 
 
-def _distinct_character(style: _AlphabetStyle, rng: np.random.Generator, earlier: list[np.ndarray]) -> list:
+def _distinct_character(
+    style: _AlphabetStyle, rng: np.random.Generator, earlier: list[np.ndarray]
+) -> _Character:
     """Compose characters until one does not look like an earlier one of the same alphabet."""
     for _ in range(12):
-        strokes = _compose(style, rng)
-        thumb = _render([(strokes, style.width)], 16)[0].astype(np.float64).ravel()
+        char = _Character.of(_compose(style, rng))
+        thumb = _render(char, [(char.points, style.width)], 16)[0].astype(np.float64).ravel()
         thumb = (thumb - thumb.mean()) / (thumb.std() + 1e-9)
         if all(float(thumb @ other) / thumb.size < 0.75 for other in earlier):
             break
     earlier.append(thumb)
-    return strokes
+    return char
 
 
 @dataclass(frozen=True)
@@ -215,32 +255,9 @@ class _Hand:
         )
 
 
-@dataclass(frozen=True)
-class _Character:
-    """A character's strokes flattened once, so that each of its drawings is a few batched array ops."""
-
-    kinds: tuple[str, ...]
-    points: np.ndarray  # all control points, stroke after stroke
-    owner: np.ndarray  # stroke index of each point
-    centres: np.ndarray  # centre of each point's stroke
-    bounds: tuple[tuple[int, int], ...]  # slice of each stroke in ``points``
-
-    @staticmethod
-    def of(strokes: list[Stroke]) -> _Character:
-        sizes = [len(pts) for _, pts in strokes]
-        ends = np.cumsum(sizes).tolist()
-        owner = np.repeat(np.arange(len(strokes)), sizes)
-        return _Character(
-            kinds=tuple(how for how, _ in strokes),
-            points=np.concatenate([pts for _, pts in strokes]),
-            owner=owner,
-            centres=np.array([pts.mean(axis=0) for _, pts in strokes])[owner],
-            bounds=tuple(zip([0, *ends[:-1]], ends, strict=True)),
-        )
-
-
-def _draw_variation(char: _Character, hand: _Hand, rng: np.random.Generator) -> tuple[list[Stroke], float]:
-    """One drawing of a character: the hand's habits, then per-stroke and whole-image jitter.
+def _draw_variation(char: _Character, hand: _Hand, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """One drawing of a character (its control points and stroke width): the hand's habits, then
+    per-stroke and whole-image jitter.
 
     All control points are transformed in one batch (stroke ``i``'s parameters repeated over its
     points): a Python loop of tiny NumPy calls per stroke would dominate the generation time.
@@ -255,27 +272,26 @@ def _draw_variation(char: _Character, hand: _Hand, rng: np.random.Generator) -> 
     parts = local + char.centres + 0.07 * z[:, 3:5] + hand.shake * noise[:-1]
     sheared = parts @ np.array([[1, 0], [hand.slant + 0.05 * g[5], 1]])
     whole = _transform(sheared, 0.1 * g[0], hand.size * (1 + 0.06 * g[1:3]), 0.06 * g[3:5])
-    varied = [(how, whole[start:end]) for how, (start, end) in zip(char.kinds, char.bounds, strict=True)]
-    return varied, hand.thickness * (1 + 0.08 * noise[-1, 0])
+    return whole, hand.thickness * (1 + 0.08 * noise[-1, 0])
 
 
 def _generate(
     n_alphabets: int, n_characters: int, n_drawers: int, image_size: int, seed: int
 ) -> CharacterImages:
     images, alphabet, character, drawer, names = [], [], [], [], []
+    hands = [_Hand.of(seed, d) for d in range(n_drawers)]
     for a in range(n_alphabets):
         style = _alphabet_style(seed, a)
         char_rng = np.random.default_rng([seed, 2, a])
         earlier: list[np.ndarray] = []
-        hands = [_Hand.of(seed, d) for d in range(n_drawers)]
         for c in range(n_characters):
-            char = _Character.of(_distinct_character(style, char_rng, earlier))
+            char = _distinct_character(style, char_rng, earlier)
             names.append(f"Glyph{a + 1:02d}/character{c + 1:02d}")
             drawings = []
             for d in range(n_drawers):
-                varied, thickness = _draw_variation(char, hands[d], np.random.default_rng([seed, 3, a, c, d]))
-                drawings.append((varied, style.width * thickness))
-            images.append(_render(drawings, image_size))
+                points, thickness = _draw_variation(char, hands[d], np.random.default_rng([seed, 3, a, c, d]))
+                drawings.append((points, style.width * thickness))
+            images.append(_render(char, drawings, image_size))
             alphabet += [a] * n_drawers
             character += [len(names) - 1] * n_drawers
             drawer += range(n_drawers)

@@ -1,0 +1,299 @@
+"""Omniglot loading: real files, the cache, downloads from a local HTTP server, corrupt and missing files."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import mtml_utils.data as data
+from mtml_utils.data import files as data_files
+from mtml_utils.data import omniglot as omniglot_module
+
+SMALL = ("images_background_small1.zip", "images_background_small2.zip")
+SMALL_ALPHABETS = {
+    "Balinese",
+    "Early_Aramaic",
+    "Greek",
+    "Japanese_(katakana)",
+    "Korean",
+    "Latin",
+    "Sanskrit",
+    "Tagalog",
+}
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # Nothing downloads unless a test serves the files itself; nothing lands in the repo's data/.
+    monkeypatch.setenv("MTML_OFFLINE", "1")
+    monkeypatch.delenv("MTML_OMNIGLOT_URL", raising=False)
+    monkeypatch.setenv("MTML_DATA_DIR", str(tmp_path / "unused_default_data_dir"))
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def npz_files(folder: Path) -> list[Path]:
+    return sorted(folder.rglob("*.npz"))
+
+
+def test_small_split_has_8_alphabets_242_characters_of_20_drawings(omniglot_data_dir: Path) -> None:
+    chars = data.load_omniglot("small", data_dir=omniglot_data_dir)
+    assert chars.images.shape == (4840, 28, 28) and chars.images.dtype == np.uint8
+    assert set(chars.alphabet_names) == SMALL_ALPHABETS and chars.n_alphabets == 8
+    assert chars.n_characters == 242 and chars.n_images == 4840 and chars.image_size == 28
+    assert np.bincount(chars.character).tolist() == [20] * 242
+    # every character has each of the 20 drawers exactly once
+    assert np.unique(chars.character * 20 + chars.drawer).size == 4840 and chars.drawer.max() == 19
+    # characters are grouped by alphabet and named after it
+    assert np.all(np.diff(chars.alphabet[np.argsort(chars.character, kind="stable")]) >= 0)
+    first = chars.character_names[chars.character[0]]
+    assert first.startswith(chars.alphabet_names[chars.alphabet[0]] + "/character")
+    assert chars.summary() == (
+        "8 alphabets, 242 characters, 4840 images of 28x28 from omniglot "
+        "(images_background_small1 + images_background_small2)"
+    )
+
+
+def test_images_are_ink_on_black(omniglot_data_dir: Path) -> None:
+    images = data.load_omniglot("small", data_dir=omniglot_data_dir).images
+    border = np.concatenate([images[:, :2].ravel(), images[:, -2:].ravel()])
+    assert images.mean() < 60 and np.median(images) == 0 and images.max() == 255
+    assert border.mean() < 5  # the white paper became 0: strokes, not background, are bright
+    assert (images.reshape(len(images), -1).max(axis=1) > 100).all()  # no blank image
+
+
+def test_second_load_comes_from_the_cache_in_well_under_a_second(
+    omniglot_data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = data.load_omniglot("small", data_dir=omniglot_data_dir)
+    assert [p.parent.name for p in npz_files(omniglot_data_dir)].count("cache") >= 1
+
+    def no_decoding(*args: object) -> None:
+        raise AssertionError("a cached load must not decode PNGs again")
+
+    monkeypatch.setattr(omniglot_module, "decode_png", no_decoding)
+    start = time.perf_counter()
+    again = data.load_omniglot("small", data_dir=omniglot_data_dir)
+    seconds = time.perf_counter() - start
+    assert seconds < 1.0, f"cached load took {seconds:.2f} s"
+    assert np.array_equal(first.images, again.images) and np.array_equal(first.character, again.character)
+    assert first.character_names == again.character_names and first.source == again.source
+
+
+def test_image_size_64(omniglot_data_dir: Path) -> None:
+    chars = data.load_omniglot("small", image_size=64, data_dir=omniglot_data_dir)
+    assert chars.images.shape == (4840, 64, 64) and chars.images.dtype == np.uint8
+    assert chars.images.mean() < 60
+
+
+def test_select_alphabets_and_to_tensor(omniglot_data_dir: Path) -> None:
+    chars = data.load_omniglot("small", data_dir=omniglot_data_dir)
+    two = chars.select_alphabets(["Latin", "Greek"])
+    assert two.alphabet_names == ("Latin", "Greek") and two.n_characters == 26 + 24
+    assert two.character_names[0] == "Latin/character01" and two.character_names[26] == "Greek/character01"
+    assert set(two.alphabet.tolist()) == {0, 1} and sorted(set(two.character.tolist())) == list(range(50))
+    latin_a = chars.images[chars.character == chars.character_names.index("Latin/character01")]
+    assert np.array_equal(two.images[two.character == 0], latin_a)
+    x = two.to_tensor("cpu")
+    assert x.dtype == torch.float32 and x.shape == (two.n_images, 1, 28, 28)
+    assert torch.allclose(x[:, 0], torch.from_numpy(two.images).float() / 255)
+    with pytest.raises(ValueError, match="Balinese, Early_Aramaic"):
+        chars.select_alphabets(["Klingon"])
+
+
+def test_unknown_split_lists_the_valid_ones(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="'small'.*'background'.*'evaluation'"):
+        data.load_omniglot("train", data_dir=tmp_path / "data")
+    assert not (tmp_path / "data").exists()
+
+
+def test_offline_without_files_says_what_to_put_where(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    with pytest.raises(data.DataUnavailableError) as info:
+        data.load_omniglot("small", data_dir=folder)
+    message = str(info.value)
+    for needed in (
+        *SMALL,
+        str(folder / "omniglot"),
+        "MTML_DATA_DIR",
+        "MTML_OFFLINE=1",
+        'load_characters(prefer="glyphs")',
+        "load_glyph_alphabets()",
+        "https://github.com/brendenlake/omniglot/raw/master/python/images_background_small2.zip",
+    ):
+        assert needed in message
+    assert "\n" not in message
+    assert not folder.exists()  # the error changed nothing
+
+
+def test_missing_files_are_downloaded_verified_and_loaded(
+    tmp_path: Path, omniglot_dir: Path, serve_dir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    for name in SMALL:
+        shutil.copyfile(omniglot_dir / name, mirror / name)
+    base, requests = serve_dir(mirror)
+    monkeypatch.setenv("MTML_OMNIGLOT_URL", base)
+    monkeypatch.delenv("MTML_OFFLINE")
+    folder = tmp_path / "data"
+    chars = data.load_omniglot("small", data_dir=folder)
+    assert chars.n_characters == 242
+    assert sorted(requests) == [f"/{name}" for name in SMALL]
+    for name in SMALL:
+        assert sha256(folder / "omniglot" / name) == data_files.OMNIGLOT_FILES[name].digest
+    assert not list(folder.rglob("*.part")) and not list(folder.rglob("*.corrupt"))
+    data.load_omniglot("small", data_dir=folder)
+    assert len(requests) == 2  # present files are not downloaded again
+
+
+def test_truncated_download_is_kept_aside_and_nothing_is_put_in_place(
+    tmp_path: Path, omniglot_dir: Path, serve_dir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    good = (omniglot_dir / "all_runs.zip").read_bytes()
+    (mirror / "all_runs.zip").write_bytes(good[: len(good) // 2])
+    base, _ = serve_dir(mirror)
+    monkeypatch.setenv("MTML_OMNIGLOT_URL", base)
+    monkeypatch.delenv("MTML_OFFLINE")
+    folder = tmp_path / "data"
+    with pytest.raises(data.ChecksumError) as info:
+        data.load_one_shot_runs(data_dir=folder)
+    message = str(info.value)
+    expected = data_files.OMNIGLOT_FILES["all_runs.zip"].digest
+    assert "all_runs.zip" in message and expected in message and sha256(mirror / "all_runs.zip") in message
+    assert (folder / "omniglot" / "all_runs.zip.corrupt").read_bytes() == good[: len(good) // 2]
+    assert not (folder / "omniglot" / "all_runs.zip").exists()
+    assert not list(folder.rglob("*.part")) and not npz_files(folder)
+    # what the message says to do: run again once the source is good
+    (mirror / "all_runs.zip").write_bytes(good)
+    assert len(data.load_one_shot_runs(data_dir=folder)) == 20
+
+
+def test_corrupt_zip_already_in_the_data_dir_is_moved_aside(
+    tmp_path: Path, omniglot_dir: Path, link_omniglot_files
+) -> None:
+    folder = link_omniglot_files(tmp_path / "data", names=(SMALL[1],))
+    bad = folder / "omniglot" / SMALL[0]
+    bad.write_bytes((omniglot_dir / SMALL[0]).read_bytes()[:100_000])
+    actual = sha256(bad)
+    with pytest.raises(data.ChecksumError) as info:
+        data.load_omniglot("small", data_dir=folder)
+    message = str(info.value)
+    assert "sha256" in message and actual in message and data_files.OMNIGLOT_FILES[SMALL[0]].digest in message
+    assert not bad.exists() and (folder / "omniglot" / (SMALL[0] + ".corrupt")).exists()
+    assert not npz_files(folder)
+    # offline, the next call now reports the file as missing rather than loading anything broken
+    with pytest.raises(data.DataUnavailableError, match=SMALL[0]):
+        data.load_omniglot("small", data_dir=folder)
+
+
+def test_unreadable_zip_is_reported_and_moved_aside(tmp_path: Path) -> None:
+    junk = tmp_path / "all_runs.zip"
+    junk.write_bytes(b"not a zip archive at all")
+    with pytest.raises(data.ChecksumError, match="cannot be read as a zip archive"):
+        omniglot_module.read_zip(junk)
+    assert not junk.exists() and (tmp_path / "all_runs.zip.corrupt").exists()
+
+
+def test_download_false_never_touches_the_network(
+    tmp_path: Path, omniglot_dir: Path, serve_dir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base, requests = serve_dir(omniglot_dir)
+    monkeypatch.setenv("MTML_OMNIGLOT_URL", base)
+    monkeypatch.delenv("MTML_OFFLINE")
+    with pytest.raises(data.DataUnavailableError, match="download=False"):
+        data.ensure_omniglot_files(["all_runs.zip"], data_dir=tmp_path, download=False)
+    assert requests == []
+
+
+def test_network_failure_is_data_unavailable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as s:  # a port nobody listens on once closed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("MTML_OMNIGLOT_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.delenv("MTML_OFFLINE")
+    with pytest.raises(data.DataUnavailableError, match="download failed") as info:
+        data.ensure_omniglot_files(["all_runs.zip"], data_dir=tmp_path)
+    assert f"http://127.0.0.1:{port}/all_runs.zip" in str(info.value)
+    assert not list(tmp_path.rglob("*.part"))
+
+
+def test_verification_is_remembered_by_size_and_mtime(
+    tmp_path: Path, link_omniglot_files, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = link_omniglot_files(tmp_path / "data", names=("all_runs.zip",))
+    (path,) = data.ensure_omniglot_files(["all_runs.zip"], data_dir=folder)
+    sidecar = path.with_name("all_runs.zip.verified")
+    assert sidecar.exists()
+    monkeypatch.setattr(data_files, "_verified_here", set())  # forget this process's memory
+
+    def no_hashing(*args: object) -> str:
+        raise AssertionError("hashed again")
+
+    monkeypatch.setattr(data_files, "file_digest", no_hashing)
+    assert data.ensure_omniglot_files(["all_runs.zip"], data_dir=folder) == [path]
+    sidecar.write_text(sidecar.read_text().replace('"size": ', '"size": 1'))  # another file version
+    with pytest.raises(AssertionError, match="hashed again"):
+        data.ensure_omniglot_files(["all_runs.zip"], data_dir=folder)
+
+
+def test_unknown_file_name_is_a_value_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="all_runs.zip"):
+        data.ensure_omniglot_files(["omniglot.tar"], data_dir=tmp_path)
+
+
+def test_data_dir_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MTML_DATA_DIR", str(tmp_path))
+    assert data.data_dir() == tmp_path
+    monkeypatch.delenv("MTML_DATA_DIR")
+    assert data.data_dir() == Path(__file__).resolve().parents[1] / "data"
+
+
+def test_load_characters_uses_omniglot_when_present(
+    omniglot_data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chars = data.load_characters(data_dir=omniglot_data_dir)
+    lines = capsys.readouterr().out.splitlines()
+    assert chars.n_characters == 242 and chars.source.startswith("omniglot")
+    assert len(lines) == 1 and lines[0].startswith("Using Omniglot: 8 alphabets")
+
+
+def test_load_characters_falls_back_to_glyphs_offline(
+    default_glyphs, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chars = data.load_characters(data_dir=default_glyphs.data_dir)
+    lines = capsys.readouterr().out.splitlines()
+    assert chars.source == "glyphs (seed 0)" and chars.n_alphabets == 20
+    assert len(lines) == 1
+    assert "not found" in lines[0] and "MTML_OFFLINE=1" in lines[0]
+    assert "using generated glyph alphabets (same interface)" in lines[0]
+
+
+def test_character_images_reject_malformed_arrays() -> None:
+    good = dict(
+        images=np.zeros((2, 8, 8), np.uint8),
+        alphabet=np.array([0, 0]),
+        character=np.array([0, 1]),
+        drawer=np.array([0, 0]),
+        alphabet_names=("A",),
+        character_names=("A/character01", "A/character02"),
+        source="test",
+    )
+    assert data.CharacterImages(**good).n_images == 2
+    with pytest.raises(ValueError, match="uint8"):
+        data.CharacterImages(**{**good, "images": np.zeros((2, 8, 8), np.float32)})
+    with pytest.raises(ValueError, match="one label per image"):
+        data.CharacterImages(**{**good, "drawer": np.array([0])})
+    with pytest.raises(ValueError, match="0..1"):
+        data.CharacterImages(**{**good, "character": np.array([0, 2])})
