@@ -224,9 +224,9 @@ def test_network_failure_is_data_unavailable(tmp_path: Path, monkeypatch: pytest
     monkeypatch.setenv("MTML_OMNIGLOT_URL", f"http://127.0.0.1:{port}")
     monkeypatch.delenv("MTML_OFFLINE")
     with pytest.raises(data.DataUnavailableError, match="download failed") as info:
-        data.ensure_omniglot_files(["all_runs.zip"], data_dir=tmp_path)
+        data.ensure_omniglot_files(["all_runs.zip"], data_dir=tmp_path / "new" / "data")
     assert f"http://127.0.0.1:{port}/all_runs.zip" in str(info.value)
-    assert not list(tmp_path.rglob("*.part"))
+    assert list(tmp_path.iterdir()) == []  # no .part, not even the omniglot/ folder
 
 
 def test_verification_is_remembered_by_size_and_mtime(
@@ -297,3 +297,26 @@ def test_character_images_reject_malformed_arrays() -> None:
         data.CharacterImages(**{**good, "drawer": np.array([0])})
     with pytest.raises(ValueError, match="0..1"):
         data.CharacterImages(**{**good, "character": np.array([0, 2])})
+
+
+def test_read_only_data_folder_is_left_untouched(
+    tmp_path: Path, link_omniglot_files, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Like pointing MTML_DATA_DIR at a shared copy of the zips: no sidecar, no cache, nothing moved there,
+    # even for root (who could write anyway); the cache goes to the per-user folder instead.
+    folder = link_omniglot_files(tmp_path / "shared")
+    before = sorted(p.name for p in folder.rglob("*"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for locked in (folder / "omniglot", folder):
+        locked.chmod(0o555)
+    try:
+        chars = data.load_omniglot("small", data_dir=folder)
+        assert chars.n_characters == 242
+        assert sorted(p.name for p in folder.rglob("*")) == before
+        assert npz_files(tmp_path / "home" / ".cache" / "mtml_course")
+        monkeypatch.delenv("MTML_OFFLINE")
+        with pytest.raises(data.DataUnavailableError, match="read-only"):
+            data.ensure_omniglot_files(["images_background.zip"], data_dir=folder, download=True)
+    finally:
+        for locked in (folder, folder / "omniglot"):
+            locked.chmod(0o755)

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import is_writable
+
 
 def cache_dir(root: Path) -> Path | None:
     """Return a writable cache folder: ``<root>/cache`` if possible, else a per-user or temp folder.
@@ -34,6 +36,8 @@ def cache_dir(root: Path) -> Path | None:
         Path(tempfile.gettempdir()) / "mtml_course_cache",
     ]
     for folder in candidates:
+        if not is_writable(folder):
+            continue
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError:

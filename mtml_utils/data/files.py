@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -149,6 +150,26 @@ def file_digest(path: Path, algorithm: str) -> str:
     return h.hexdigest()
 
 
+def is_writable(folder: Path) -> bool:
+    """Whether files may be created in ``folder`` (or, if it does not exist yet, in its nearest parent).
+
+    A folder whose permission bits grant nobody write access counts as read-only even for root, who
+    could write anyway: a shared, read-only copy of the data must stay untouched (no sidecars, no cache).
+
+    Example:
+        >>> is_writable(Path("/tmp/some/new/folder"))
+        True
+    """
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    try:
+        mode = existing.stat().st_mode
+    except OSError:
+        return False
+    return bool(stat.S_IMODE(mode) & 0o222) and os.access(existing, os.W_OK | os.X_OK)
+
+
 # Versions already verified in this process, for folders where no sidecar can be written.
 _verified_here: set[tuple[str, int, int]] = set()
 
@@ -177,6 +198,8 @@ def _remember_verified(path: Path, spec: FileSpec) -> None:
     stamp = _stamp(path)
     _verified_here.add(stamp)
     record = {"size": stamp[1], "mtime_ns": stamp[2], spec.algorithm: spec.digest}
+    if not is_writable(path.parent):
+        return  # a read-only folder: the in-process memory above still saves repeated hashing
     try:
         _sidecar(path).write_text(json.dumps(record))
     except OSError:
@@ -194,6 +217,8 @@ def set_aside(path: Path) -> Path | None:
         '_bad.zip.corrupt'
     """
     target = path.with_name(path.name + ".corrupt")
+    if not is_writable(path.parent):
+        return None
     try:
         os.replace(path, target)
     except OSError:
@@ -260,6 +285,7 @@ def _download(spec: FileSpec, folder: Path) -> Path:
     url = omniglot_url(spec.name)
     final, part = folder / spec.name, folder / (spec.name + ".part")
     h = hashlib.new(spec.algorithm)
+    new_folders = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with urllib.request.urlopen(url, timeout=30) as response, open(part, "wb") as out:
@@ -271,6 +297,11 @@ def _download(spec: FileSpec, folder: Path) -> Path:
                     bar.update(len(block))
     except (urllib.error.URLError, OSError) as exc:
         part.unlink(missing_ok=True)
+        for new in new_folders:  # a failed download leaves the data folder as it was
+            try:
+                new.rmdir()
+            except OSError:
+                break
         raise _unavailable([spec.name], folder.parent, f"the download failed ({exc})") from exc
     actual = h.hexdigest()
     if actual != spec.digest:
@@ -328,6 +359,10 @@ def ensure_omniglot_files(
             "downloading is off (download=False)" if download is False else f"{OFFLINE_ENV}=1 (downloads off)"
         )
         raise _unavailable(missing, root, why)
+    if missing and not is_writable(root / "omniglot"):
+        raise _unavailable(
+            missing, root, f"{root / 'omniglot'} is read-only, so nothing can be downloaded there"
+        )
     for name in missing:
         found[name] = _download(OMNIGLOT_FILES[name], root / "omniglot")
     return [found[name] for name in names]
