@@ -1,0 +1,87 @@
+"""Profiles and the first cell of every notebook: `setup(seed)`."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+import mtml_utils as mtml
+from mtml_utils.profiles import PROFILES, ProfileError, by_profile, get_profile
+
+
+def test_default_profile_is_laptop(monkeypatch):
+    monkeypatch.delenv("MTML_PROFILE", raising=False)
+    assert get_profile() == "laptop"
+    monkeypatch.setenv("MTML_PROFILE", "")
+    assert get_profile() == "laptop"
+
+
+@pytest.mark.parametrize("raw, expected", [("smoke", "smoke"), (" FULL ", "full"), ("Laptop", "laptop")])
+def test_profile_is_read_case_insensitively(monkeypatch, raw, expected):
+    monkeypatch.setenv("MTML_PROFILE", raw)
+    assert get_profile() == expected
+
+
+def test_unknown_profile_is_an_error_listing_the_valid_ones(monkeypatch):
+    monkeypatch.setenv("MTML_PROFILE", "fast")
+    with pytest.raises(ProfileError) as err:
+        get_profile()
+    message = str(err.value)
+    assert "'fast'" in message
+    for name in PROFILES:
+        assert name in message
+    assert "\n" not in message  # one paragraph
+
+
+def test_setup_refuses_an_unknown_profile_before_seeding(monkeypatch, capsys):
+    monkeypatch.setenv("MTML_PROFILE", "turbo")
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    with pytest.raises(ProfileError):
+        mtml.setup(seed=0)
+    assert torch.equal(torch.rand(1), before), "a failed setup must not have re-seeded torch"
+    assert capsys.readouterr().out == ""
+
+
+def test_by_profile_picks_the_value_of_the_active_profile(monkeypatch):
+    monkeypatch.setenv("MTML_PROFILE", "smoke")
+    assert by_profile(smoke=1, laptop=2, full=3) == 1
+    assert by_profile(smoke=1, laptop=2, full=3, profile="full") == 3
+    with pytest.raises(ProfileError):
+        by_profile(smoke=1, laptop=2, full=3, profile="huge")  # type: ignore[arg-type]
+
+
+def test_setup_seeds_everything_and_prints_one_line(monkeypatch, capsys):
+    monkeypatch.setenv("MTML_PROFILE", "smoke")
+    device = mtml.setup(seed=7)
+    first = (random.random(), np.random.rand(), torch.rand(1).item())
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1
+    assert f"torch {torch.__version__}" in out and "profile smoke" in out and f"device {device.type}" in out
+    mtml.setup(seed=7)
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == first
+    mtml.setup(seed=8)
+    assert torch.rand(1).item() != first[2]
+
+
+def test_device_preference_order(monkeypatch):
+    monkeypatch.delenv("MTML_DEVICE", raising=False)
+    expected = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    assert mtml.get_device().type == expected
+    assert mtml.get_device("cpu").type == "cpu"
+    monkeypatch.setenv("MTML_DEVICE", "cpu")
+    assert mtml.get_device().type == "cpu"
+
+
+def test_asking_for_a_missing_device_says_so(monkeypatch):
+    monkeypatch.delenv("MTML_DEVICE", raising=False)
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: the error for a missing device cannot be shown with 'cuda'")
+    with pytest.raises(RuntimeError, match="not available"):
+        mtml.get_device("cuda")
+    with pytest.raises(RuntimeError, match="Unknown device"):
+        mtml.get_device("tpu")
