@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import mtml_utils.data as data
+from mtml_utils.data import fetch as data_fetch
 from mtml_utils.data import files as data_files
 from mtml_utils.data import omniglot as omniglot_module
 
@@ -236,12 +237,12 @@ def test_verification_is_remembered_by_size_and_mtime(
     (path,) = data.ensure_omniglot_files(["all_runs.zip"], data_dir=folder)
     sidecar = path.with_name("all_runs.zip.verified")
     assert sidecar.exists()
-    monkeypatch.setattr(data_files, "_verified_here", set())  # forget this process's memory
+    monkeypatch.setattr(data_fetch, "_verified_here", set())  # forget this process's memory
 
     def no_hashing(*args: object) -> str:
         raise AssertionError("hashed again")
 
-    monkeypatch.setattr(data_files, "file_digest", no_hashing)
+    monkeypatch.setattr(data_fetch, "file_digest", no_hashing)
     assert data.ensure_omniglot_files(["all_runs.zip"], data_dir=folder) == [path]
     sidecar.write_text(sidecar.read_text().replace('"size": ', '"size": 1'))  # another file version
     with pytest.raises(AssertionError, match="hashed again"):

@@ -11,7 +11,8 @@ Example:
 """
 
 from .characters import CharacterImages
-from .files import OMNIGLOT_FILES, ChecksumError, DataUnavailableError, data_dir, ensure_omniglot_files
+from .fetch import ensure_omniglot_files
+from .files import OMNIGLOT_FILES, ChecksumError, DataUnavailableError, data_dir
 from .glyphs import load_glyph_alphabets
 from .omniglot import SPLITS, load_omniglot
 from .one_shot import OneShotResult, OneShotRun, evaluate_one_shot, load_one_shot_runs

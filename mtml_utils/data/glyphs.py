@@ -19,7 +19,6 @@ character, drawer), so a character looks the same whatever the requested set siz
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,170 +27,11 @@ from PIL import Image, ImageDraw
 from .cache import cache_dir, cache_key, load_arrays, save_arrays
 from .characters import CharacterImages, from_arrays, to_arrays
 from .files import resolve_data_dir
+from .glyph_strokes import _alphabet_style, _AlphabetStyle, _Character, _compose, _draw_variation, _Hand
 from .omniglot import check_image_size
 
 GLYPH_VERSION = 1  # bump whenever the drawings change, so old caches are not reused
 OVERSAMPLE = 4
-KINDS = ("line", "zigzag", "bezier", "arc", "loop")
-_ROTATION_SETS = (np.arange(4) * np.pi / 2, np.arange(8) * np.pi / 4, None)  # None: any angle
-
-Stroke = tuple[str, np.ndarray]  # (how to trace it: "poly" | "bezier" | "spline" | "closed", points)
-
-
-@dataclass(frozen=True)
-class _AlphabetStyle:
-    primitives: tuple[Stroke, ...]
-    weights: np.ndarray  # how often each primitive is used
-    rotations: np.ndarray | None
-    n_strokes: tuple[int, int]
-    connect: float  # probability that a stroke starts where the previous one ended
-    dot: float  # probability that a character gets a dot
-    aspect: float
-    slant: float
-    width: float  # stroke width as a fraction of the canvas
-
-
-def _primitive(kind: str, rng: np.random.Generator) -> Stroke:
-    """One stroke shape in a local frame of about unit size, centred on the origin."""
-    if kind == "line":
-        return "poly", np.array([[-0.5, 0.0], [0.5, rng.uniform(-0.1, 0.1)]])
-    if kind == "zigzag":
-        n = int(rng.integers(3, 5))
-        xs = np.linspace(-0.5, 0.5, n)
-        ys = np.where(np.arange(n) % 2 == 0, 0.0, rng.uniform(0.3, 0.6)) + rng.normal(0, 0.05, n)
-        return "poly", np.stack([xs, ys], axis=1)
-    if kind == "bezier":
-        n_inner = int(rng.integers(1, 3))  # quadratic or cubic
-        inner = rng.uniform(-0.7, 0.7, (n_inner, 2))
-        return "bezier", np.vstack([[-0.5, 0.0], inner, [0.5, rng.uniform(-0.3, 0.3)]])
-    start, span = rng.uniform(0, 2 * np.pi), rng.uniform(0.6, 1.6) * np.pi
-    ratio = rng.uniform(0.55, 1.0)
-    if kind == "loop":
-        angles = np.linspace(0, 2 * np.pi, 7, endpoint=False) + start
-        return "closed", 0.4 * np.stack([np.cos(angles), ratio * np.sin(angles)], axis=1)
-    angles = np.linspace(start, start + span, 6)
-    return "spline", 0.5 * np.stack([np.cos(angles), ratio * np.sin(angles)], axis=1)
-
-
-def _alphabet_style(seed: int, alphabet: int) -> _AlphabetStyle:
-    rng = np.random.default_rng([seed, 1, alphabet])
-    kind_weights = rng.dirichlet(np.full(len(KINDS), 0.5))  # a low concentration gives distinct scripts
-    kinds = rng.choice(KINDS, size=int(rng.integers(4, 8)), p=kind_weights)
-    low = int(rng.integers(2, 4))
-    return _AlphabetStyle(
-        primitives=tuple(_primitive(str(kind), rng) for kind in kinds),
-        weights=rng.dirichlet(np.full(len(kinds), 2.0)),
-        rotations=_ROTATION_SETS[int(rng.integers(0, 3))],
-        n_strokes=(low, min(4, low + int(rng.integers(0, 2)))),
-        connect=float(rng.uniform(0.2, 0.9)),
-        dot=float(rng.choice([0.0, 0.0, 0.3, 0.6])),
-        aspect=float(rng.uniform(0.65, 1.15)),
-        slant=float(rng.uniform(-0.3, 0.3)),
-        width=float(rng.uniform(0.035, 0.075)),
-    )
-
-
-def _bernstein(degree: int, n: int) -> np.ndarray:
-    """``(n, degree + 1)`` weights that turn Bezier control points into ``n`` points along the curve."""
-    t = np.linspace(0, 1, n)[:, None]
-    i = np.arange(degree + 1)
-    binomial = np.array([np.prod(range(degree - k + 1, degree + 1)) / np.prod(range(1, k + 1)) for k in i])
-    return binomial * t**i * (1 - t) ** (degree - i)
-
-
-_BEZIER = {degree: _bernstein(degree, 16) for degree in (1, 2, 3)}
-
-
-def _trace(stroke: Stroke) -> np.ndarray:
-    """Dense polyline along a stroke's control points (a linear map of them, see :class:`_Character`)."""
-    how, pts = stroke
-    if how == "bezier":
-        return _BEZIER[len(pts) - 1] @ pts
-    if how in ("spline", "closed"):
-        # Chaikin corner cutting: a smooth curve hugging the control polygon, stable under point noise.
-        path = np.vstack([pts, pts[:1]]) if how == "closed" else pts
-        for _ in range(2):
-            inner = np.empty((2 * len(path) - 2, path.shape[1]))
-            inner[0::2] = 0.75 * path[:-1] + 0.25 * path[1:]
-            inner[1::2] = 0.25 * path[:-1] + 0.75 * path[1:]
-            path = (
-                np.vstack([inner, inner[:1]]) if how == "closed" else np.vstack([path[:1], inner, path[-1:]])
-            )
-        return path
-    return pts
-
-
-def _transform(points: np.ndarray, angle: float, scale: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    c, s = np.cos(angle), np.sin(angle)
-    return (points * scale) @ np.array([[c, s], [-s, c]]) + shift
-
-
-def _compose(style: _AlphabetStyle, rng: np.random.Generator) -> list[Stroke]:
-    """A character: 2-4 placed primitives (plus maybe a dot), fitted to the box [-1, 1]^2."""
-    strokes: list[Stroke] = []
-    for i in range(int(rng.integers(style.n_strokes[0], style.n_strokes[1] + 1))):
-        how, pts = style.primitives[rng.choice(len(style.primitives), p=style.weights)]
-        if style.rotations is None:
-            angle = rng.uniform(0, 2 * np.pi)
-        else:
-            angle = rng.choice(style.rotations) + rng.normal(0, 0.05)
-        flip = np.array([1.0, rng.choice([-1.0, 1.0])])
-        placed = _transform(pts, angle, rng.uniform(0.8, 1.6) * flip, np.zeros(2))
-        if i > 0 and rng.random() < style.connect:
-            # Start at the end (or start) of the previous stroke, as a pen that was not lifted.
-            anchor = strokes[-1][1][-1] if rng.random() < 0.7 else strokes[-1][1][0]
-            placed = placed - _trace((how, placed))[0] + anchor
-        else:
-            placed = placed + rng.uniform(-0.7, 0.7, 2)
-        strokes.append((how, placed))
-    dense = np.vstack([_trace(s) for s in strokes])
-    low, high = dense.min(axis=0), dense.max(axis=0)
-    fit = 1.8 / max(float((high - low).max()), 1e-6)
-    strokes = [(how, (pts - (low + high) / 2) * fit) for how, pts in strokes]
-    if rng.random() < style.dot:
-        spot = np.array([rng.uniform(-0.8, 0.8), rng.choice([-1.15, 1.15])])
-        strokes.append(("poly", np.stack([spot, spot + 0.04])))
-    return [
-        (how, pts * np.array([style.aspect, 1.0]) @ np.array([[1, 0], [style.slant, 1]]))
-        for how, pts in strokes
-    ]
-
-
-@dataclass(frozen=True)
-class _Character:
-    """A character's strokes flattened once, so that each of its drawings is a few batched array ops.
-
-    Tracing a stroke (Bezier weights, corner cutting) is a fixed linear map of its control points, so
-    the whole character is traced by one matrix product: ``trace @ points``.
-    """
-
-    kinds: tuple[str, ...]
-    points: np.ndarray  # all control points, stroke after stroke
-    owner: np.ndarray  # stroke index of each control point
-    centres: np.ndarray  # centre of each control point's stroke
-    trace: np.ndarray  # (n traced points, n control points)
-    bounds: tuple[tuple[int, int], ...]  # each stroke's rows in ``trace @ points``
-
-    @staticmethod
-    def of(strokes: list[Stroke]) -> _Character:
-        sizes = [len(pts) for _, pts in strokes]
-        blocks = [_trace((how, np.eye(len(pts)))) for how, pts in strokes]
-        trace = np.zeros((sum(len(b) for b in blocks), sum(sizes)))
-        row = col = 0
-        bounds = []
-        for block in blocks:
-            trace[row : row + len(block), col : col + block.shape[1]] = block
-            bounds.append((row, row + len(block)))
-            row, col = row + len(block), col + block.shape[1]
-        owner = np.repeat(np.arange(len(strokes)), sizes)
-        return _Character(
-            kinds=tuple(how for how, _ in strokes),
-            points=np.concatenate([pts for _, pts in strokes]),
-            owner=owner,
-            centres=np.array([pts.mean(axis=0) for _, pts in strokes])[owner],
-            trace=trace,
-            bounds=tuple(bounds),
-        )
 
 
 def _render(char: _Character, drawings: list[tuple[np.ndarray, float]], image_size: int) -> np.ndarray:
@@ -236,43 +76,6 @@ def _distinct_character(
             break
     earlier.append(thumb)
     return char
-
-
-@dataclass(frozen=True)
-class _Hand:
-    """A simulated person's consistent habits, shared by everything they draw."""
-
-    slant: float
-    size: float
-    thickness: float
-    shake: float  # control-point noise
-
-    @staticmethod
-    def of(seed: int, drawer: int) -> _Hand:
-        rng = np.random.default_rng([seed, 4, drawer])
-        return _Hand(
-            rng.normal(0, 0.08), rng.uniform(0.85, 1.05), rng.uniform(0.8, 1.25), rng.uniform(0.04, 0.08)
-        )
-
-
-def _draw_variation(char: _Character, hand: _Hand, rng: np.random.Generator) -> tuple[np.ndarray, float]:
-    """One drawing of a character (its control points and stroke width): the hand's habits, then
-    per-stroke and whole-image jitter.
-
-    All control points are transformed in one batch (stroke ``i``'s parameters repeated over its
-    points): a Python loop of tiny NumPy calls per stroke would dominate the generation time.
-    """
-    z = rng.standard_normal((len(char.kinds), 5))[char.owner]  # per stroke: angle, 2 scales, 2 shifts
-    noise = rng.standard_normal((len(char.points) + 1, 2))
-    g = rng.standard_normal(6)  # whole image: angle, 2 scales, 2 shifts, shear
-    # People get the parts of a character slightly wrong relative to each other, not just the whole.
-    local = (char.points - char.centres) * (1 + 0.07 * z[:, 1:3])
-    c, s = np.cos(0.08 * z[:, 0]), np.sin(0.08 * z[:, 0])
-    local = np.stack([c * local[:, 0] - s * local[:, 1], s * local[:, 0] + c * local[:, 1]], axis=1)
-    parts = local + char.centres + 0.07 * z[:, 3:5] + hand.shake * noise[:-1]
-    sheared = parts @ np.array([[1, 0], [hand.slant + 0.05 * g[5], 1]])
-    whole = _transform(sheared, 0.1 * g[0], hand.size * (1 + 0.06 * g[1:3]), 0.06 * g[3:5])
-    return whole, hand.thickness * (1 + 0.08 * noise[-1, 0])
 
 
 def _generate(
@@ -341,6 +144,8 @@ def load_glyph_alphabets(
                 f"{name} must be an integer between 1 and {top}, got {value!r}. The default set is "
                 f"load_glyph_alphabets(n_alphabets=20, n_characters=20, n_drawers=20)."
             )
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}. Use e.g. seed=0.")
     image_size = check_image_size(image_size)
     counts = (int(n_alphabets), int(n_characters), int(n_drawers))
     folder = cache_dir(resolve_data_dir(data_dir))

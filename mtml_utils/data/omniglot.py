@@ -17,7 +17,8 @@ from PIL import Image
 
 from .cache import cache_dir, cache_key, load_arrays, save_arrays
 from .characters import CharacterImages, from_arrays, to_arrays
-from .files import OMNIGLOT_FILES, corrupt_file_error, ensure_omniglot_files, resolve_data_dir, set_aside
+from .fetch import corrupt_file_error, ensure_omniglot_files, set_aside
+from .files import OMNIGLOT_FILES, resolve_data_dir
 
 SPLITS: dict[str, tuple[str, ...]] = {
     "small": ("images_background_small1.zip", "images_background_small2.zip"),

@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from .cache import cache_dir, cache_key, load_arrays, save_arrays
-from .files import OMNIGLOT_FILES, ensure_omniglot_files, resolve_data_dir
+from .fetch import ensure_omniglot_files
+from .files import OMNIGLOT_FILES, resolve_data_dir
 from .omniglot import PREPROCESS_VERSION, check_image_size, decode_png, read_zip
 
 RUNS_FILE = "all_runs.zip"
