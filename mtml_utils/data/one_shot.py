@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from .cache import cache_dir, cache_key, load_arrays, save_arrays
+from .characters import uint8_to_float
 from .fetch import ensure_omniglot_files
 from .files import OMNIGLOT_FILES, resolve_data_dir
 from .omniglot import PREPROCESS_VERSION, check_image_size, decode_png, read_zip
@@ -189,9 +190,8 @@ def evaluate_one_shot(
         raise ValueError("evaluate_one_shot got no runs. Pass the list returned by load_one_shot_runs().")
     accuracies = []
     for run in runs:
-        support_x = torch.from_numpy(run.support_x).to(device).unsqueeze(1).float().div_(255.0)
-        query_x = torch.from_numpy(run.query_x).to(device).unsqueeze(1).float().div_(255.0)
-        support_y = torch.from_numpy(run.support_y).to(device)
+        support_x, query_x = uint8_to_float(run.support_x, device), uint8_to_float(run.query_x, device)
+        support_y = torch.as_tensor(run.support_y, dtype=torch.int64, device=device)
         pred = _as_predictions(classify(support_x, support_y, query_x), len(run.query_y), len(run.support_y))
         accuracies.append(float((pred.numpy() == run.query_y).mean()))
     return OneShotResult(accuracies)
