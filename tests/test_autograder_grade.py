@@ -1,0 +1,180 @@
+"""``grade`` and ``check`` end to end on every real instructor notebook, with real nbgrader and kernels.
+
+One batch per assignment (graded once, shared by the tests of this module) holds five students:
+``correct`` (the instructor notebook itself), ``blank`` (the untouched student notebook),
+``broken_json`` (not JSON), ``endless`` (the last answer cell replaced by an endless loop) and
+``dead`` (the first answer cell kills its kernel with ``os._exit``).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import COURSE_ROOT
+from autograder.course import graded_cells, isolated_environment, list_assignments, source_notebook
+
+ASSIGNMENTS = list_assignments(COURSE_ROOT)
+PARAMS = ASSIGNMENTS or ["<no instructor notebook under autograder/source>"]
+NOTEBOOKS_DIR = COURSE_ROOT.parent / "notebooks"
+DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "omniglot"
+# Long enough for every smoke-profile cell on a busy 2-core machine, short enough for the endless loop.
+CELL_TIMEOUT = 60
+STUDENTS = ["blank", "broken_json", "correct", "dead", "endless"]
+
+
+def environment(home: Path) -> dict[str, str]:
+    """Child environment: Jupyter/IPython/matplotlib folders in ``home``, smoke profile, local data."""
+    env = {**os.environ, **isolated_environment(home, "smoke")}
+    if DATA_DIR.is_dir():
+        env["MTML_DATA_DIR"] = str(DATA_DIR)
+    return env
+
+
+def answer_cells(nb: nbformat.NotebookNode) -> list[int]:
+    return [i for i, c in enumerate(nb.cells)
+            if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution", False)]
+
+
+@dataclass
+class Batch:
+    assignment: str
+    returncode: int
+    output: str
+    rows: dict[str, dict[str, str]]
+    columns: list[str]
+    seconds: float
+    source: nbformat.NotebookNode
+
+
+@pytest.fixture(scope="module", params=PARAMS)
+def batch(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Batch:
+    assignment = request.param
+    if assignment not in ASSIGNMENTS:
+        pytest.fail(f"no instructor notebooks under {COURSE_ROOT / 'source'}: nothing to grade")
+    tmp = tmp_path_factory.mktemp(f"grade-{assignment}")
+    source = nbformat.read(source_notebook(COURSE_ROOT, assignment), as_version=4)
+    answers = answer_cells(source)
+    assert answers, f"{assignment} has no answer cells"
+
+    def submit(student: str, nb: nbformat.NotebookNode | None = None, text: str | None = None) -> None:
+        folder = tmp / "submitted" / student / assignment
+        folder.mkdir(parents=True)
+        path = folder / f"{assignment}.ipynb"
+        path.write_text(text if text is not None else nbformat.writes(nb), encoding="utf-8")
+
+    submit("correct", source)
+    submit("blank", text=(NOTEBOOKS_DIR / f"{assignment}.ipynb").read_text(encoding="utf-8"))
+    submit("broken_json", text='{"cells": [ this is not JSON')
+    endless = nbformat.from_dict(source)
+    endless.cells[answers[-1]].source = "while True:\n    pass"
+    submit("endless", endless)
+    dead = nbformat.from_dict(source)
+    dead.cells[answers[0]].source = "import os\nos._exit(1)"
+    submit("dead", dead)
+
+    out = tmp / "grades.csv"
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "autograder", "grade", str(tmp / "submitted"), "--assignment", assignment,
+         "--jobs", "2", "--out", str(out), "--cell-timeout", str(CELL_TIMEOUT)],
+        env=environment(tmp / "home"), capture_output=True, text=True, timeout=1200,
+    )
+    seconds = time.monotonic() - started
+    rows, columns = {}, []
+    if out.exists():
+        with open(out, newline="") as f:
+            reader = csv.DictReader(f)
+            columns = list(reader.fieldnames or [])
+            rows = {row["student_id"]: row for row in reader}
+    print(f"graded {len(rows)} submissions of {assignment} in {seconds:.1f} s")
+    return Batch(assignment, proc.returncode, proc.stdout + proc.stderr, rows, columns, seconds, source)
+
+
+def points(value: str) -> float:
+    return float(value)
+
+
+@pytest.mark.slow
+def test_grading_ran_and_wrote_one_row_per_student(batch: Batch) -> None:
+    assert batch.returncode == 0, batch.output
+    grade_ids = [cell.grade_id for cell in graded_cells(batch.source)]
+    assert batch.columns == ["student_id", "assignment", "score", "max_score", *grade_ids, "status"]
+    assert sorted(batch.rows) == STUDENTS
+    max_score = sum(cell.points for cell in graded_cells(batch.source))
+    for student in STUDENTS:
+        assert batch.rows[student]["assignment"] == batch.assignment
+        assert points(batch.rows[student]["max_score"]) == max_score
+        assert student in batch.output  # the printed table
+    assert "score" in batch.output and "status" in batch.output
+
+
+@pytest.mark.slow
+def test_correct_notebook_gets_full_marks(batch: Batch) -> None:
+    row = batch.rows["correct"]
+    tests = [cell for cell in graded_cells(batch.source) if cell.is_test]
+    assert row["status"] == "ok", batch.output
+    assert {c.grade_id: points(row[c.grade_id]) for c in tests} == {c.grade_id: c.points for c in tests}
+    assert points(row["score"]) == sum(c.points for c in tests)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("student", ["blank", "broken_json", "dead"])
+def test_blank_broken_and_dead_score_zero_on_every_cell(batch: Batch, student: str) -> None:
+    row = batch.rows[student]
+    assert points(row["score"]) == 0
+    for cell in graded_cells(batch.source):
+        assert row[cell.grade_id] in ("0", ""), (student, cell.grade_id, row[cell.grade_id])
+    expected_status = {"blank": "ok", "broken_json": "not valid notebook JSON", "dead": "kernel died"}
+    assert expected_status[student] in row["status"]
+
+
+@pytest.mark.slow
+def test_endless_answer_loses_only_the_tests_that_depend_on_it(batch: Batch) -> None:
+    answers = answer_cells(batch.source)
+    last = answers[-1]
+    cells = batch.source.cells
+    lost = []
+    for cell in cells[last + 1:]:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution", False):
+            break
+        if cell.cell_type == "code" and meta.get("grade", False):
+            lost.append(meta["grade_id"])
+    assert lost, "the last answer cell should be followed by a test cell"
+    row = batch.rows["endless"]
+    tests = [cell for cell in graded_cells(batch.source) if cell.is_test]
+    expected = {c.grade_id: 0.0 if c.grade_id in lost else c.points for c in tests}
+    assert {c.grade_id: points(row[c.grade_id]) for c in tests} == expected, batch.output
+    assert row["status"] == "ok"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment", PARAMS)
+@pytest.mark.parametrize("which", ["correct", "blank"])
+def test_check_reports_visible_tests(assignment: str, which: str, tmp_path: Path) -> None:
+    if assignment not in ASSIGNMENTS:
+        pytest.fail("no instructor notebooks under autograder/source")
+    student_version = NOTEBOOKS_DIR / f"{assignment}.ipynb"
+    path = source_notebook(COURSE_ROOT, assignment) if which == "correct" else student_version
+    before = path.read_bytes()
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "autograder", "check", str(path)],
+                          env=environment(tmp_path), capture_output=True, text=True, timeout=900)
+    print(f"check {which} {assignment}: {time.monotonic() - started:.1f} s")
+    visible = [c for c in graded_cells(nbformat.read(student_version, as_version=4)) if c.is_test]
+    verdict = "PASS" if which == "correct" else "FAIL"
+    for cell in visible:
+        earned = cell.points if which == "correct" else 0
+        line = f"{verdict}  {cell.grade_id}  {earned:g}/{cell.points:g}"
+        assert line in proc.stdout, proc.stdout + proc.stderr
+    assert (proc.returncode == 0) == (which == "correct"), proc.stdout + proc.stderr
+    assert path.read_bytes() == before
