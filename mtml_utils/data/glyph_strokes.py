@@ -174,37 +174,54 @@ class _Character:
 
 
 @dataclass(frozen=True)
-class _Hand:
-    """A simulated person's consistent habits, shared by everything they draw."""
+class _Hands:
+    """Simulated people's consistent habits (one entry per drawer), shared by everything they draw."""
 
-    slant: float
-    size: float
-    thickness: float
-    shake: float  # control-point noise
+    slant: np.ndarray
+    size: np.ndarray
+    thickness: np.ndarray
+    shake: np.ndarray  # control-point noise
 
     @staticmethod
-    def of(seed: int, drawer: int) -> _Hand:
-        rng = np.random.default_rng([seed, 4, drawer])
-        return _Hand(
-            rng.normal(0, 0.08), rng.uniform(0.85, 1.05), rng.uniform(0.8, 1.25), rng.uniform(0.04, 0.08)
-        )
+    def of(seed: int, n_drawers: int) -> _Hands:
+        # One generator per drawer, so drawer d's hand does not depend on how many drawers there are.
+        rngs = [np.random.default_rng([seed, 4, d]) for d in range(n_drawers)]
+        habits = [
+            (r.normal(0, 0.08), r.uniform(0.85, 1.05), r.uniform(0.8, 1.25), r.uniform(0.04, 0.08))
+            for r in rngs
+        ]
+        habits = np.array(habits).reshape(n_drawers, 4)
+        return _Hands(*habits.T)
 
 
-def _draw_variation(char: _Character, hand: _Hand, rng: np.random.Generator) -> tuple[np.ndarray, float]:
-    """One drawing of a character (its control points and stroke width): the hand's habits, then
-    per-stroke and whole-image jitter.
+def _draw_variations(
+    char: _Character, hands: _Hands, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every drawer's drawing of a character: ``(n_drawers, n_points, 2)`` control points and the
+    ``(n_drawers,)`` stroke-width factors. Each hand's habits, then per-stroke and whole-image jitter.
 
-    All control points are transformed in one batch (stroke ``i``'s parameters repeated over its
-    points): a Python loop of tiny NumPy calls per stroke would dominate the generation time.
+    All drawers and strokes are transformed in one batch: a Python loop of tiny NumPy calls would
+    dominate the generation time. The random numbers are drawn drawer by drawer (one row each), so
+    drawer ``d``'s drawing does not depend on how many drawers there are.
     """
-    z = rng.standard_normal((len(char.kinds), 5))[char.owner]  # per stroke: angle, 2 scales, 2 shifts
-    noise = rng.standard_normal((len(char.points) + 1, 2))
-    g = rng.standard_normal(6)  # whole image: angle, 2 scales, 2 shifts, shear
+    n_drawers, n_strokes, n_points = len(hands.size), len(char.kinds), len(char.points)
+    z = rng.standard_normal((n_drawers, 5 * n_strokes + 2 * n_points + 7))
+    # per stroke: angle, 2 scales, 2 shifts, repeated over the stroke's points
+    per_stroke = z[:, : 5 * n_strokes].reshape(n_drawers, n_strokes, 5)[:, char.owner]
+    noise = z[:, 5 * n_strokes : 5 * n_strokes + 2 * n_points].reshape(n_drawers, n_points, 2)
+    angle, scale, shift, shear, width = z[:, -7], z[:, -6:-4], z[:, -4:-2], z[:, -2], z[:, -1]
     # People get the parts of a character slightly wrong relative to each other, not just the whole.
-    local = (char.points - char.centres) * (1 + 0.07 * z[:, 1:3])
-    c, s = np.cos(0.08 * z[:, 0]), np.sin(0.08 * z[:, 0])
-    local = np.stack([c * local[:, 0] - s * local[:, 1], s * local[:, 0] + c * local[:, 1]], axis=1)
-    parts = local + char.centres + 0.07 * z[:, 3:5] + hand.shake * noise[:-1]
-    sheared = parts @ np.array([[1, 0], [hand.slant + 0.05 * g[5], 1]])
-    whole = _transform(sheared, 0.1 * g[0], hand.size * (1 + 0.06 * g[1:3]), 0.06 * g[3:5])
-    return whole, hand.thickness * (1 + 0.08 * noise[-1, 0])
+    local = (char.points - char.centres) * (1 + 0.07 * per_stroke[..., 1:3])
+    parts = _rotate(local, 0.08 * per_stroke[..., 0]) + char.centres + 0.07 * per_stroke[..., 3:5]
+    parts = parts + hands.shake[:, None, None] * noise
+    parts[..., 0] += (hands.slant + 0.05 * shear)[:, None] * parts[..., 1]
+    parts = parts * (hands.size[:, None] * (1 + 0.06 * scale))[:, None, :]
+    whole = _rotate(parts, 0.1 * angle[:, None]) + 0.06 * shift[:, None, :]
+    return whole, hands.thickness * (1 + 0.08 * width)
+
+
+def _rotate(points: np.ndarray, angle: np.ndarray) -> np.ndarray:
+    """Rotate ``(..., 2)`` points by angles that broadcast against ``points[..., 0]``."""
+    c, s = np.cos(angle), np.sin(angle)
+    x, y = points[..., 0], points[..., 1]
+    return np.stack([c * x - s * y, s * x + c * y], axis=-1)

@@ -27,40 +27,41 @@ from PIL import Image, ImageDraw
 from .cache import cache_dir, cache_key, load_arrays, save_arrays
 from .characters import CharacterImages, from_arrays, to_arrays
 from .files import resolve_data_dir
-from .glyph_strokes import _alphabet_style, _AlphabetStyle, _Character, _compose, _draw_variation, _Hand
+from .glyph_strokes import _alphabet_style, _AlphabetStyle, _Character, _compose, _draw_variations, _Hands
 from .omniglot import check_image_size
 
-GLYPH_VERSION = 1  # bump whenever the drawings change, so old caches are not reused
+GLYPH_VERSION = 2  # bump whenever the drawings change, so old caches are not reused
 OVERSAMPLE = 4
 
 
-def _render(char: _Character, drawings: list[tuple[np.ndarray, float]], image_size: int) -> np.ndarray:
-    """Draw ``(control points, width)`` variants of a character into ``(n, size, size)`` uint8, ink = 255.
+def _render(char: _Character, points: np.ndarray, widths: np.ndarray, image_size: int) -> np.ndarray:
+    """Draw variants of a character, given as control points ``(n, n_points, 2)`` and stroke widths
+    ``(n,)``, into ``(n, image_size, image_size)`` uint8 images with ink = 255.
 
     All drawings go side by side on one canvas, one tile each with a tile's width of empty margin
     between them (so a stroke that strays out of its box is clipped, never drawn into a neighbour), and
     the canvas is box-filtered down in a single call: the tiles are whole multiples of the oversampling
     factor, so this equals downsampling every tile on its own, at a fraction of the per-image cost.
     """
-    side = image_size * OVERSAMPLE
+    n, side = len(points), image_size * OVERSAMPLE
     stride = 2 * side
-    canvas = Image.new("L", (stride * len(drawings), side), 0)
+    canvas = Image.new("L", (stride * n, side), 0)
     draw = ImageDraw.Draw(canvas)
-    for k, (points, width) in enumerate(drawings):
-        w = max(1, round(width * side))
+    # The box [-1, 1] fills the middle 72 % of a tile, like Omniglot's characters.
+    origin = np.stack([np.arange(n) * stride, np.zeros(n)], axis=1)[:, None, :]
+    xy = np.clip((char.trace @ points * 0.36 + 0.5) * side, 0, side - 1) + origin
+    pen = np.maximum(1, np.round(widths * side)).astype(int).tolist()
+    for tile, w in zip(xy.tolist(), pen, strict=True):
         r = w / 2
-        # The box [-1, 1] fills the middle 72 % of the tile, like Omniglot's characters.
-        xy = (char.trace @ points * 0.36 + 0.5) * side + (k * stride, 0)
-        xy = np.clip(xy, (k * stride, 0), (k * stride + side - 1, side - 1)).tolist()
         for how, (start, end) in zip(char.kinds, char.bounds, strict=True):
             # Rounded joints cost a pie slice per vertex in PIL; smooth curves turn so little between their
             # dense points that plain joints leave no visible gaps, so only corners of straight strokes pay.
-            line = xy[start:end]
+            line = tile[start:end]
             draw.line([tuple(p) for p in line], fill=255, width=w, joint="curve" if how == "poly" else None)
             for x, y in (line[0], line[-1]):  # round pen tips
                 draw.ellipse((x - r, y - r, x + r, y + r), fill=255)
     small = np.asarray(canvas.resize((canvas.width // OVERSAMPLE, image_size), Image.Resampling.BOX))
-    tiles = small.reshape(image_size, len(drawings), 2, image_size)[:, :, 0, :]
+    tiles = small.reshape(image_size, n, 2, image_size)[:, :, 0, :]
     return np.ascontiguousarray(tiles.transpose(1, 0, 2))
 
 
@@ -70,7 +71,7 @@ def _distinct_character(
     """Compose characters until one does not look like an earlier one of the same alphabet."""
     for _ in range(12):
         char = _Character.of(_compose(style, rng))
-        thumb = _render(char, [(char.points, style.width)], 16)[0].astype(np.float64).ravel()
+        thumb = _render(char, char.points[None], np.array([style.width]), 16)[0].astype(np.float64).ravel()
         thumb = (thumb - thumb.mean()) / (thumb.std() + 1e-9)
         if all(float(thumb @ other) / thumb.size < 0.75 for other in earlier):
             break
@@ -81,8 +82,8 @@ def _distinct_character(
 def _generate(
     n_alphabets: int, n_characters: int, n_drawers: int, image_size: int, seed: int
 ) -> CharacterImages:
-    images, alphabet, character, drawer, names = [], [], [], [], []
-    hands = [_Hand.of(seed, d) for d in range(n_drawers)]
+    images, names = [], []
+    hands = _Hands.of(seed, n_drawers)
     for a in range(n_alphabets):
         style = _alphabet_style(seed, a)
         char_rng = np.random.default_rng([seed, 2, a])
@@ -90,19 +91,14 @@ def _generate(
         for c in range(n_characters):
             char = _distinct_character(style, char_rng, earlier)
             names.append(f"Glyph{a + 1:02d}/character{c + 1:02d}")
-            drawings = []
-            for d in range(n_drawers):
-                points, thickness = _draw_variation(char, hands[d], np.random.default_rng([seed, 3, a, c, d]))
-                drawings.append((points, style.width * thickness))
-            images.append(_render(char, drawings, image_size))
-            alphabet += [a] * n_drawers
-            character += [len(names) - 1] * n_drawers
-            drawer += range(n_drawers)
+            points, thickness = _draw_variations(char, hands, np.random.default_rng([seed, 3, a, c]))
+            images.append(_render(char, points, style.width * thickness, image_size))
+    n_chars = n_alphabets * n_characters
     return CharacterImages(
         images=np.concatenate(images),
-        alphabet=np.array(alphabet),
-        character=np.array(character),
-        drawer=np.array(drawer),
+        alphabet=np.repeat(np.arange(n_alphabets), n_characters * n_drawers),
+        character=np.repeat(np.arange(n_chars), n_drawers),
+        drawer=np.tile(np.arange(n_drawers), n_chars),
         alphabet_names=tuple(f"Glyph{a + 1:02d}" for a in range(n_alphabets)),
         character_names=tuple(names),
         source=f"glyphs (seed {seed})",
