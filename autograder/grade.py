@@ -14,10 +14,12 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
+from typing import Any
 
 from autograder import COURSE_ROOT
 from autograder.course import (
@@ -38,6 +40,45 @@ DEFAULT_STUDENT_TIMEOUT = 1800
 
 class GraderError(RuntimeError):
     """The grader itself failed (not a student's submission): exit code 1."""
+
+
+class RunningGraders:
+    """The grading processes of a batch that are still running.
+
+    They run in sessions of their own (so a timeout can kill each as a group), which also means a
+    Ctrl-C in the terminal does not reach them: an interrupted batch kills them through this list.
+
+    Example:
+        >>> running = RunningGraders()
+        >>> running.kill_all(); running.start(["true"]) is None
+        True
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._procs: set[subprocess.Popen] = set()
+        self.stopping = False
+
+    def start(self, command: list[str], **popen: Any) -> subprocess.Popen | None:
+        """Start a grading process in a new session, or return ``None`` once the batch is stopping."""
+        with self._lock:
+            if self.stopping:
+                return None
+            proc = subprocess.Popen(command, start_new_session=True, **popen)
+            self._procs.add(proc)
+            return proc
+
+    def finished(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._procs.discard(proc)
+
+    def kill_all(self) -> None:
+        """Stop starting new processes and kill every running one with all it started."""
+        with self._lock:
+            self.stopping = True
+            procs = list(self._procs)
+        for proc in procs:
+            kill_process_tree(proc)
 
 
 def grade_submissions(
@@ -86,12 +127,17 @@ def grade_submissions(
         logs = Path(tmp) / "logs"
         logs.mkdir()
 
+        running = RunningGraders()
+
         def grade_one(sub: Submission) -> GradeRow:
+            if sub.notebook.is_symlink():
+                return GradeRow.zero(sub.student_id, sub.assignment, cells[sub.assignment],
+                                     "the submitted notebook is a symbolic link, not a file")
             if not sub.notebook.is_file():
                 return GradeRow.zero(sub.student_id, sub.assignment, cells[sub.assignment],
                                      f"no {sub.assignment}.ipynb in the submission folder")
             copy_submission(sub, course / "submitted" / sub.student_id / sub.assignment)
-            ok, reason = run_autograde(course, sub, logs, env, cell_timeout, student_timeout)
+            ok, reason = run_autograde(course, sub, logs, env, cell_timeout, student_timeout, running)
             if not ok:
                 return GradeRow.zero(sub.student_id, sub.assignment, cells[sub.assignment], reason)
             return read_gradebook_row(db_url, sub.student_id, sub.assignment, cells[sub.assignment])
@@ -101,12 +147,17 @@ def grade_submissions(
         echo(f"Grading {len(submissions)} submission(s) with {jobs} parallel job(s) ...")
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             futures = {pool.submit(grade_one, sub): sub for sub in submissions}
-            for done, future in enumerate(as_completed(futures), start=1):
-                sub = futures[future]
-                row = future.result()
-                rows[(sub.student_id, sub.assignment)] = row
-                echo(f"[{done}/{len(submissions)}] {sub.student_id} {sub.assignment}: "
-                     f"{row.score:g}/{row.max_score:g} {row.status}")
+            try:
+                for done, future in enumerate(as_completed(futures), start=1):
+                    sub = futures[future]
+                    row = future.result()
+                    rows[(sub.student_id, sub.assignment)] = row
+                    echo(f"[{done}/{len(submissions)}] {sub.student_id} {sub.assignment}: "
+                         f"{row.score:g}/{row.max_score:g} {row.status}")
+            except BaseException:  # Ctrl-C or a grader bug: leave no grading process behind
+                running.kill_all()
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
         echo(f"Graded in {time.monotonic() - started:.1f} s.")
 
     ordered = [rows[key] for key in sorted(rows)]
@@ -124,6 +175,7 @@ def run_autograde(
     env: dict[str, str],
     cell_timeout: int | None,
     student_timeout: float,
+    running: RunningGraders,
 ) -> tuple[bool, str]:
     """Autograde one submission in its own process group; ``(succeeded, reason if not)``.
 
@@ -131,7 +183,7 @@ def run_autograde(
     of its own) and everything they spawned are killed.
 
     Example:
-        >>> run_autograde(course, sub, logs, env, None, 1800)  # doctest: +SKIP
+        >>> run_autograde(course, sub, logs, env, None, 1800, RunningGraders())  # doctest: +SKIP
         (True, '')
     """
     result_file = logs / f"{sub.student_id}.{sub.assignment}.json"
@@ -140,13 +192,17 @@ def run_autograde(
     if cell_timeout is not None:
         command += ["--cell-timeout", str(cell_timeout)]
     with open(logs / f"{sub.student_id}.{sub.assignment}.log", "wb") as log:
-        proc = subprocess.Popen(command, cwd=course, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = running.start(command, cwd=course, env=env, stdout=log, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL)
+        if proc is None:
+            return False, "grading was interrupted"
         try:
             proc.wait(timeout=student_timeout)
         except subprocess.TimeoutExpired:
             kill_process_tree(proc)
             return False, f"grading took longer than {student_timeout:g} s for the whole notebook"
+        finally:
+            running.finished(proc)
     try:
         result = json.loads(result_file.read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -144,6 +145,33 @@ def test_whole_notebook_timeout_scores_zero_and_kills_the_kernel(tmp_path: Path,
     deadline = time.monotonic() + 10
     while not gone(kernel_pid):
         assert time.monotonic() < deadline, "the timed-out student's kernel is still running"
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_batch_and_its_kernels(tmp_path: Path, env: dict[str, str]) -> None:
+    course = make_course(tmp_path / "course")
+    source = nbformat.read(course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    pid_file = tmp_path / "kernel.pid"
+    sleeper = f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(600)"
+    submit(tmp_path / "submitted", "sleepy", source, 1, sleeper)
+    out = tmp_path / "grades.csv"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "autograder", "grade", str(tmp_path / "submitted"), "--course", str(course),
+         "--out", str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not pid_file.exists() or not pid_file.read_text():
+        assert time.monotonic() < deadline and proc.poll() is None, "the sleeper never started"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, output
+    assert "interrupted" in output and not out.exists()
+    kernel_pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while not gone(kernel_pid):
+        assert time.monotonic() < deadline, "the interrupted student's kernel is still running"
         time.sleep(0.2)
 
 
