@@ -150,8 +150,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _prepare(args: argparse.Namespace) -> list[str]:
-    """Check everything, write the settings, return the server command. Raises LabError on bad input."""
+def _prepare(args: argparse.Namespace) -> tuple[list[str], Path]:
+    """Check everything, write the settings; return the server command and folder. LabError on bad input."""
     if not 1 <= args.port <= 65535:
         raise LabError(f"Port {args.port} is not a valid TCP port; use a number from 1024 to 65535.")
     root_dir = args.notebook_dir.resolve()
@@ -172,7 +172,7 @@ def _prepare(args: argparse.Namespace) -> list[str]:
         # Not fatal: only the news pop-up stays (e.g. a read-only system Python).
         print(f"note: could not write JupyterLab settings ({exc}); JupyterLab may ask about news.")
     as_root = hasattr(os, "geteuid") and os.geteuid() == 0
-    return server_command(args.port, root_dir, as_root=as_root, headless=not has_display())
+    return server_command(args.port, root_dir, as_root=as_root, headless=not has_display()), root_dir
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -186,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = _parse_args(argv)
     try:
-        cmd = _prepare(args)
+        cmd, root_dir = _prepare(args)
     except LabError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -194,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     token = os.environ.setdefault("JUPYTER_TOKEN", secrets.token_hex(24))
     url = f"http://{HOST}:{args.port}/lab"
     print(
-        f"\nStarting JupyterLab on {cmd[3].split('=', 1)[1]}\n"
+        f"\nStarting JupyterLab on {root_dir}\n"
         f"Open this link in your browser (it works once the server says it is running):\n\n"
         f"    {url}?token={token}\n\n"
         f"Stop the server with Ctrl-C.\n",

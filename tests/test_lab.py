@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,7 +24,9 @@ TOKEN = "course-test-token"
 START_TIMEOUT_S = 90  # CI is a slow 2-core machine; JupyterLab answered in about 11 s on one
 STOP_TIMEOUT_S = 30
 
-posix_only = pytest.mark.skipif(os.name != "posix", reason="uses process groups, a pty and make")
+posix_only = pytest.mark.skipif(
+    os.name != "posix" or shutil.which("make") is None, reason="uses process groups, a pty and make"
+)
 
 
 def _free_port() -> int:
