@@ -12,12 +12,13 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import nbformat
+from typing import TYPE_CHECKING, Any
 
 from autograder import COURSE_ROOT
 from autograder.errors import UsageError
+
+if TYPE_CHECKING:  # nbformat pulls in jsonschema (seconds on a busy machine): imported when used
+    import nbformat
 
 SOURCE_DIR = "source"
 CONFIG_FILE = "nbgrader_config.py"
@@ -96,6 +97,8 @@ def load_notebook(path: Path) -> nbformat.NotebookNode:
             f"'{path}' is not a notebook: {expected}, found JSON with {found} and no cell list. "
             "Pass a notebook saved by Jupyter (File > Save Notebook)."
         )
+    import nbformat
+
     # nbformat.reads joins multi-line sources and upgrades minor versions, which from_dict does not.
     return nbformat.reads(text, as_version=4)
 
