@@ -100,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds for one student's whole notebook before it scores 0 (default: 1800)")
     grade.add_argument("--profile", default="smoke", choices=["smoke", "laptop", "full"],
                        help="MTML_PROFILE for grading (default: smoke)")
+    grade.add_argument("--logs", type=Path, default=None, metavar="DIR",
+                       help="keep each student's nbgrader log here (instructors only: shows hidden tests)")
     return parser
 
 
@@ -153,7 +155,7 @@ def _grade(args: argparse.Namespace) -> int:
         grade_submissions(
             args.submissions, out=args.out, course_root=args.course, assignment=args.assignment,
             jobs=args.jobs, cell_timeout=args.cell_timeout, student_timeout=args.student_timeout,
-            profile=args.profile,
+            profile=args.profile, logs_dir=args.logs,
         )
     except GraderError as err:
         print(f"error: the grader failed: {err}", file=sys.stderr)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -90,12 +91,14 @@ def grade_submissions(
     cell_timeout: int | None = None,
     student_timeout: float = DEFAULT_STUDENT_TIMEOUT,
     profile: str = "smoke",
+    logs_dir: Path | None = None,
     echo: Callable[[str], None] = print,
 ) -> list[GradeRow]:
     """Grade every submission under ``submissions_root``, write ``out`` (CSV) and return the rows.
 
     Rows come sorted by student, then assignment. A submission that breaks grading gets 0 on every
-    graded cell and a reason in ``status``; the batch goes on.
+    graded cell and a reason in ``status``; the batch goes on. With ``logs_dir``, each student's
+    nbgrader log (``<student>.<assignment>.log``, hidden-test tracebacks included) is kept there.
 
     Example:
         >>> rows = grade_submissions(Path("submitted"), Path("grades.csv"), jobs=4)  # doctest: +SKIP
@@ -111,6 +114,9 @@ def grade_submissions(
                 f"found {'a folder' if out.is_dir() else 'no folder ' + str(out.parent)}. "
                 "Pass --out path/to/grades.csv with an existing parent folder."
             )
+    if logs_dir is not None and Path(logs_dir).exists() and not Path(logs_dir).is_dir():
+        raise UsageError(f"--logs '{logs_dir}' is a file: expected a folder for the grading logs (it is "
+                         "created if missing). Pass another path.")
     assignments = sorted({s.assignment for s in submissions})
     cells = {a: graded_cells_of(course_root, a) for a in assignments}
 
@@ -159,6 +165,11 @@ def grade_submissions(
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
         echo(f"Graded in {time.monotonic() - started:.1f} s.")
+        if logs_dir is not None:
+            Path(logs_dir).mkdir(parents=True, exist_ok=True)
+            for log in sorted(logs.glob("*.log")):
+                shutil.copyfile(log, Path(logs_dir) / log.name)
+            echo(f"Grading logs in {logs_dir}")
 
     ordered = [rows[key] for key in sorted(rows)]
     echo(format_table(ordered))

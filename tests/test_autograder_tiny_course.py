@@ -106,8 +106,9 @@ def test_a_warning_keeps_the_points_and_an_error_scores_zero(tmp_path: Path, env
     submit(submissions, "good", source)
     submit(submissions, "wrong_add", source, 1, "def add(a, b):\n    return a - b")
     out = tmp_path / "grades.csv"
-    code, text = grade(env, course, submissions, out, "--jobs", "2")
+    code, text = grade(env, course, submissions, out, "--jobs", "2", "--logs", str(tmp_path / "logs"))
     assert code == 0, text
+    assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == ["good.tiny.log", "wrong_add.tiny.log"]
     rows = read_rows(out)
     assert (rows["good"]["test_add"], rows["good"]["test_mul"], rows["good"]["score"]) == ("2", "3", "5")
     assert (rows["wrong_add"]["test_add"], rows["wrong_add"]["test_mul"], rows["wrong_add"]["score"]) == (
@@ -126,6 +127,27 @@ def test_check_passes_a_test_that_only_warns(tmp_path: Path, env: dict[str, str]
     assert "PASS  test_add  2/2" in proc.stdout
     assert "Visible tests: 5/5 points" in proc.stdout
     assert notebook.read_bytes() == before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "answer_index, answer, add_line, mul_line",
+    [
+        (1, "while True:\n    pass", "FAIL  test_add  0/2  NameError", "PASS  test_mul  3/3"),
+        (3, "import os\nos._exit(1)", "PASS  test_add  2/2", "FAIL  test_mul  0/3  the kernel died"),
+    ],
+    ids=["endless_cell_is_interrupted", "dead_kernel"],
+)
+def test_check_survives_endless_cells_and_dead_kernels(tmp_path: Path, env: dict[str, str], answer_index: int,
+                                                       answer: str, add_line: str, mul_line: str) -> None:
+    course = make_course(tmp_path / "course")
+    source = nbformat.read(course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    submit(tmp_path / "student", "me", source, answer_index, answer)
+    notebook = tmp_path / "student" / "me" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    proc = subprocess.run([sys.executable, "-m", "autograder", "check", str(notebook), "--cell-timeout", "5"],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert add_line in proc.stdout and mul_line in proc.stdout, proc.stdout
 
 
 @pytest.mark.slow
