@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 
 import numpy as np
@@ -85,3 +86,21 @@ def test_asking_for_a_missing_device_says_so(monkeypatch):
         mtml.get_device("cuda")
     with pytest.raises(RuntimeError, match="Unknown device"):
         mtml.get_device("tpu")
+
+
+def test_cpu_threads_leave_a_core_free_unless_told(monkeypatch, capsys):
+    monkeypatch.setenv("MTML_PROFILE", "smoke")
+    monkeypatch.setenv("MTML_THREADS", "1")
+    before = torch.get_num_threads()
+    try:
+        if mtml.setup(seed=0).type == "cpu":
+            assert torch.get_num_threads() == 1
+            assert "(1 thread)" in capsys.readouterr().out
+        monkeypatch.delenv("MTML_THREADS")
+        cores = len(os.sched_getaffinity(0))
+        assert mtml.core.choose_cpu_threads() == max(1, cores - 1)
+        monkeypatch.setenv("MTML_THREADS", "many")
+        with pytest.raises(ValueError, match="positive whole number"):
+            mtml.core.choose_cpu_threads()
+    finally:
+        torch.set_num_threads(before)
