@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -33,10 +34,10 @@ def test_first_code_cell_is_one_import_and_one_setup_call(source):
     assert "setup(seed=" in ast.unparse(call)
 
 
-def _execute(source: Path, data_dir: Path, tmp_path: Path) -> nbformat.NotebookNode:
+def _execute(source: Path, data_dir: Path, tmp_path: Path, profile: str = "smoke") -> nbformat.NotebookNode:
     nb = nbformat.read(source, as_version=4)
     env = {
-        "MTML_PROFILE": "smoke",
+        "MTML_PROFILE": profile,
         "MTML_DATA_DIR": str(data_dir),
         "MTML_OFFLINE": "1",
         "MPLBACKEND": "module://matplotlib_inline.backend_inline",  # figures land in the outputs, headless
@@ -84,3 +85,33 @@ def test_notebook_runs_offline_on_generated_glyphs(source, default_glyphs, tmp_p
     nb = _execute(source, default_glyphs.data_dir, tmp_path)
     if "load_characters" in source.read_text():
         assert "glyph" in _stdout(nb).lower(), "without Omniglot files the notebook says it uses the glyphs"
+
+
+RESULT_LINE = re.compile(r"^(?P<name>\S.*?)\s{2,}(?P<value>-?\d+\.\d{3})$")
+TOLERANCE = 0.05
+
+
+def _stated_results(nb: nbformat.NotebookNode) -> dict[str, float]:
+    """The Omniglot column of the results table in the notebook's conclusion: ``| name | value | ... |``."""
+    conclusion = "".join(c.source for c in nb.cells if c.cell_type == "markdown" and "| result |" in c.source)
+    rows = [line.strip().strip("|").split("|") for line in conclusion.splitlines() if line.startswith("| ")]
+    number = re.compile(r"\s*[\d.]+\s*")
+    return {r[0].strip(): float(r[1]) for r in rows[1:] if len(r) >= 2 and number.fullmatch(r[1])}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_laptop_numbers_in_the_conclusion_are_reproduced(source, omniglot_data_dir, tmp_path):
+    stated = _stated_results(nbformat.read(source, as_version=4))
+    assert stated, f"{source.name}: its conclusion has no '| result | ...' table of laptop-profile numbers"
+    nb = _execute(source, omniglot_data_dir, tmp_path, profile="laptop")
+    measured = {m["name"]: float(m["value"]) for line in _stdout(nb).splitlines()
+                if (m := RESULT_LINE.match(line.strip()))}
+    assert "profile laptop" in _stdout(nb)
+    missing = sorted(set(stated) - set(measured))
+    assert not missing, f"the notebook no longer prints {missing}"
+    off = {k: (stated[k], round(measured[k], 3)) for k in stated if abs(stated[k] - measured[k]) > TOLERANCE}
+    assert not off, (
+        f"laptop results moved more than {TOLERANCE} from the conclusion "
+        f"(stated, measured): {off}"
+    )
