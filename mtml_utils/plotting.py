@@ -141,7 +141,8 @@ def plot_bars(
     names = list(values)
     err = [errors[n] for n in names] if errors else None
     bars = ax.bar(names, [values[n] for n in names], yerr=err, capsize=4, color="tab:blue", alpha=0.8)
-    ax.bar_label(bars, fmt="%.3g", padding=2)
+    # with error bars the value goes inside the bar, where the whisker cannot cover it
+    ax.bar_label(bars, fmt="%.3g", padding=2, label_type="center" if err else "edge")
     ax.margins(y=0.12)  # room for the labels above the tallest bar
     if reference is not None:
         ax.axhline(reference, color="gray", linestyle="--", linewidth=1)
