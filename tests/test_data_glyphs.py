@@ -185,3 +185,21 @@ def test_generator_version_is_part_of_the_cache_key(tmp_path: Path, monkeypatch:
     monkeypatch.setattr(glyphs_module, "GLYPH_VERSION", glyphs_module.GLYPH_VERSION + 1)
     data.load_glyph_alphabets(1, 1, 1, data_dir=tmp_path)
     assert len(list((tmp_path / "cache").glob("glyphs_*.npz"))) == 2
+
+
+def test_cached_arrays_builds_once_then_loads(tmp_path: Path) -> None:
+    from mtml_utils.data.cache import cache_key, cached_arrays
+
+    calls: list[int] = []
+
+    def build() -> dict[str, np.ndarray]:
+        calls.append(1)
+        return {"x": np.arange(5, dtype=np.uint8)}
+
+    key = cache_key("test", 5)
+    first = cached_arrays(tmp_path, "numbers", key, build)
+    again = cached_arrays(tmp_path, "numbers", key, build)
+    assert len(calls) == 1 and np.array_equal(first["x"], again["x"]) and again["x"].dtype == np.uint8
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [f"numbers_{key}.npz"]
+    cached_arrays(tmp_path, "numbers", cache_key("test", 6), build)  # another key: built again
+    assert len(calls) == 2

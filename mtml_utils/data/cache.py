@@ -12,7 +12,7 @@ import hashlib
 import os
 import tempfile
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -95,3 +95,26 @@ def save_arrays(path: Path | None, arrays: Mapping[str, np.ndarray]) -> None:
     except OSError:
         if tmp_name is not None:
             Path(tmp_name).unlink(missing_ok=True)
+
+
+def cached_arrays(
+    root: Path, name: str, key: str, build: Callable[[], Mapping[str, np.ndarray]]
+) -> dict[str, np.ndarray]:
+    """Return the arrays cached as ``<cache folder>/<name>_<key>.npz``, building and saving them if needed.
+
+    The cache folder is :func:`cache_dir` of the data folder ``root``. A missing or unreadable cache file
+    means ``build()`` is called and its arrays are saved atomically (when some folder is writable; if none
+    is, they are only returned). Put everything the arrays depend on into ``key`` (see :func:`cache_key`).
+
+    Example:
+        >>> build = lambda: {"x": np.arange(3)}
+        >>> cached_arrays(Path("/tmp/mtml-data"), "example", cache_key("example", 1), build)["x"]
+        array([0, 1, 2])
+    """
+    folder = cache_dir(root)
+    path = None if folder is None else folder / f"{name}_{key}.npz"
+    arrays = load_arrays(path)
+    if arrays is None:
+        arrays = dict(build())
+        save_arrays(path, arrays)
+    return arrays

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .cache import cache_dir, cache_key, load_arrays, save_arrays
+from .cache import cache_key, cached_arrays
 from .characters import CharacterImages, from_arrays, to_arrays
 from .files import resolve_data_dir
 from .glyph_strokes import _alphabet_style, _AlphabetStyle, _Character, _compose, _draw_variations, _Hands
@@ -144,13 +144,12 @@ def load_glyph_alphabets(
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}. Use e.g. seed=0.")
     image_size = check_image_size(image_size)
     counts = (int(n_alphabets), int(n_characters), int(n_drawers))
-    folder = cache_dir(resolve_data_dir(data_dir))
     key = cache_key("glyphs", counts, image_size, int(seed), GLYPH_VERSION)
     shape = "x".join(map(str, counts))
-    cache_file = None if folder is None else folder / f"glyphs_{shape}_{image_size}px_seed{seed}_{key}.npz"
-    cached = load_arrays(cache_file)
-    if cached is not None:
-        return from_arrays(cached)
-    chars = _generate(*counts, image_size, int(seed))
-    save_arrays(cache_file, to_arrays(chars))
-    return chars
+    arrays = cached_arrays(
+        resolve_data_dir(data_dir),
+        f"glyphs_{shape}_{image_size}px_seed{seed}",
+        key,
+        lambda: to_arrays(_generate(*counts, image_size, int(seed))),
+    )
+    return from_arrays(arrays)

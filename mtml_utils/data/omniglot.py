@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .cache import cache_dir, cache_key, load_arrays, save_arrays
+from .cache import cache_key, cached_arrays
 from .characters import CharacterImages, from_arrays, to_arrays
 from .fetch import corrupt_file_error, ensure_omniglot_files, set_aside
 from .files import OMNIGLOT_FILES, resolve_data_dir
@@ -150,13 +150,12 @@ def load_omniglot(
     names = SPLITS[split]
     paths = ensure_omniglot_files(names, data_dir=data_dir, download=download)
     digests = [OMNIGLOT_FILES[name].digest for name in names]
-    folder = cache_dir(resolve_data_dir(data_dir))
     key = cache_key("omniglot", split, image_size, digests, PREPROCESS_VERSION)
-    cache_file = None if folder is None else folder / f"omniglot_{split}_{image_size}px_{key}.npz"
-    cached = load_arrays(cache_file)
-    if cached is not None:
-        return from_arrays(cached)
     source = "omniglot (" + " + ".join(name.removesuffix(".zip") for name in names) + ")"
-    chars = _build(paths, image_size, source)
-    save_arrays(cache_file, to_arrays(chars))
-    return chars
+    arrays = cached_arrays(
+        resolve_data_dir(data_dir),
+        f"omniglot_{split}_{image_size}px",
+        key,
+        lambda: to_arrays(_build(paths, image_size, source)),
+    )
+    return from_arrays(arrays)

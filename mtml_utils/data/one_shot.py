@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .cache import cache_dir, cache_key, load_arrays, save_arrays
+from .cache import cache_key, cached_arrays
 from .characters import uint8_to_float
 from .fetch import ensure_omniglot_files
 from .files import OMNIGLOT_FILES, resolve_data_dir
@@ -91,13 +91,9 @@ def load_one_shot_runs(
     """
     image_size = check_image_size(image_size)
     (path,) = ensure_omniglot_files([RUNS_FILE], data_dir=data_dir, download=download)
-    folder = cache_dir(resolve_data_dir(data_dir))
     key = cache_key("one_shot", image_size, OMNIGLOT_FILES[RUNS_FILE].digest, PREPROCESS_VERSION)
-    cache_file = None if folder is None else folder / f"omniglot_runs_{image_size}px_{key}.npz"
-    arrays = load_arrays(cache_file)
-    if arrays is None:
-        arrays = _build_runs(path, image_size)
-        save_arrays(cache_file, arrays)
+    name = f"omniglot_runs_{image_size}px"
+    arrays = cached_arrays(resolve_data_dir(data_dir), name, key, lambda: _build_runs(path, image_size))
     return [
         OneShotRun(
             run=r + 1,
