@@ -111,9 +111,9 @@ def check_equal(name: str, actual: Any, expected: Any) -> None:
     Example:
         >>> check_equal("n_tasks", 3, 3)
     """
-    if torch.is_tensor(expected) or isinstance(expected, np.ndarray):
+    if any(torch.is_tensor(v) or isinstance(v, np.ndarray) for v in (actual, expected)):
         got = _as_tensor(name, actual).detach().cpu()
-        want = torch.as_tensor(np.asarray(expected.cpu() if torch.is_tensor(expected) else expected))
+        want = _as_tensor("expected value", expected).detach().cpu()
         if tuple(got.shape) != tuple(want.shape):
             raise CheckFailed(f"{name}: expected shape {tuple(want.shape)}, got {_describe(actual)}.")
         bad = got != want.to(got.dtype) if got.dtype == want.dtype else got.double() != want.double()

@@ -15,6 +15,8 @@ def test_checks_pass_on_right_values():
     checks.check_close("z", torch.tensor([1.0, 2.0]), [1.0, 2.0 + 1e-7])
     checks.check_equal("ids", torch.tensor([1, 2]), np.array([1, 2]))
     checks.check_equal("n", 3, 3)
+    checks.check_equal("ids", torch.tensor([1, 2]), [1, 2])  # a plain list as the expected value
+    checks.check_equal("ids", [1, 2], torch.tensor([1, 2]))
     checks.check_type("z", torch.zeros(1), torch.Tensor)
     checks.check_true(True, "never shown")
 
