@@ -86,8 +86,8 @@ def test_asking_for_an_unknown_device_says_so(monkeypatch):
 
 def test_asking_for_a_missing_device_says_so(monkeypatch):
     monkeypatch.delenv("MTML_DEVICE", raising=False)
-    missing = [d for d, ok in [("cuda", torch.cuda.is_available()), ("mps", torch.backends.mps.is_available())]
-               if not ok]
+    available = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+    missing = [d for d, ok in available.items() if not ok]
     if not missing:
         pytest.skip("this machine has both CUDA and MPS: no missing device to ask for")
     with pytest.raises(RuntimeError, match="not available"):
