@@ -91,20 +91,26 @@ RESULT_LINE = re.compile(r"^(?P<name>\S.*?)\s{2,}(?P<value>-?\d+\.\d{3})$")
 TOLERANCE = 0.05
 
 
-def _stated_results(nb: nbformat.NotebookNode) -> dict[str, float]:
-    """The Omniglot column of the results table in the notebook's conclusion: ``| name | value | ... |``."""
+def _stated_results(nb: nbformat.NotebookNode, column: int) -> dict[str, float]:
+    """One column of the results table in the conclusion: ``| name | Omniglot | glyphs |`` (column 1 or 2)."""
     conclusion = "".join(c.source for c in nb.cells if c.cell_type == "markdown" and "| result |" in c.source)
     rows = [line.strip().strip("|").split("|") for line in conclusion.splitlines() if line.startswith("| ")]
     number = re.compile(r"\s*[\d.]+\s*")
-    return {r[0].strip(): float(r[1]) for r in rows[1:] if len(r) >= 2 and number.fullmatch(r[1])}
+    cells = [(r[0].strip(), r[column]) for r in rows[1:] if len(r) > column]
+    return {name: float(value) for name, value in cells if number.fullmatch(value)}
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("data", ["omniglot", "glyphs"])
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
-def test_laptop_numbers_in_the_conclusion_are_reproduced(source, omniglot_data_dir, tmp_path):
-    stated = _stated_results(nbformat.read(source, as_version=4))
+def test_laptop_numbers_in_the_conclusion_are_reproduced(source, data, request, tmp_path):
+    """The conclusion's table: column 1 measured on real Omniglot, column 2 offline on the glyph alphabets."""
+    column = {"omniglot": 1, "glyphs": 2}[data]
+    stated = _stated_results(nbformat.read(source, as_version=4), column)
     assert stated, f"{source.name}: its conclusion has no '| result | ...' table of laptop-profile numbers"
-    nb = _execute(source, omniglot_data_dir, tmp_path, profile="laptop")
+    data_dir = (request.getfixturevalue("omniglot_data_dir") if data == "omniglot"
+                else request.getfixturevalue("default_glyphs").data_dir)
+    nb = _execute(source, data_dir, tmp_path, profile="laptop")
     measured = {m["name"]: float(m["value"]) for line in _stdout(nb).splitlines()
                 if (m := RESULT_LINE.match(line.strip()))}
     assert "profile laptop" in _stdout(nb)
