@@ -5,7 +5,7 @@ Usage: ``python -m autograder._autograde_one COURSE_DIR ASSIGNMENT STUDENT RESUL
 The course folder must already hold a gradebook (``generate_assignment`` ran) and
 ``submitted/STUDENT/ASSIGNMENT/``. Writes ``{"success": bool, "reason": str}`` to RESULT_JSON; the
 scores themselves are in the gradebook. One process per student keeps a crashing or hanging
-submission from taking any other student's grading with it.
+submission from taking any other student's grading with it; nothing the kernel started survives it.
 """
 
 from __future__ import annotations
@@ -60,9 +60,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from autograder.course import nbgrader_api
+    from autograder.processes import become_subreaper, kill_descendants
 
-    api = nbgrader_api(args.course, cell_timeout=args.cell_timeout)
-    result = api.autograde(args.assignment, args.student, force=True, create=True)
+    # Orphans of the kernel (a background process it started) are re-parented here, not to init,
+    # and die before this process exits, whatever the submission did.
+    become_subreaper()
+    try:
+        api = nbgrader_api(args.course, cell_timeout=args.cell_timeout)
+        result = api.autograde(args.assignment, args.student, force=True, create=True)
+    finally:
+        kill_descendants()
     log = result.get("log", "") + result.get("error", "")
     print(log)  # goes to this student's log file
     # nbgrader reports some per-notebook failures only in its log while still returning success.

@@ -8,19 +8,19 @@ score and one hostile or broken submission cannot stop the batch.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
-import signal
+import stat
 import subprocess
 import sys
 import tempfile
-import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import Any
 
 from autograder import COURSE_ROOT
 from autograder.course import (
@@ -33,53 +33,21 @@ from autograder.course import (
     source_notebook,
 )
 from autograder.errors import UsageError
+from autograder.processes import TAG_VARIABLE, RunningGraders, kill_process_tree, wait_unreaped
 from autograder.results import GradeRow, format_table, read_gradebook_row, write_csv
 from autograder.submissions import Submission, copy_submission, find_submissions
 
 DEFAULT_STUDENT_TIMEOUT = 1800
+#: The folder that holds the ``autograder`` package: the working directory of every grading process.
+#: ``python -m`` puts the working directory first on ``sys.path``; a submission can write into the
+#: temporary course (its kernel runs there), so grading there would import whatever it planted.
+#: Here the first ``autograder`` on the path is this very package. (``PYTHONSAFEPATH=1`` is not used:
+#: the kernel would inherit it and IPython would then drop the notebook's folder from ``sys.path``.)
+PACKAGE_PARENT = Path(__file__).resolve().parents[1]
 
 
 class GraderError(RuntimeError):
     """The grader itself failed (not a student's submission): exit code 1."""
-
-
-class RunningGraders:
-    """The grading processes of a batch that are still running.
-
-    They run in sessions of their own (so a timeout can kill each as a group), which also means a
-    Ctrl-C in the terminal does not reach them: an interrupted batch kills them through this list.
-
-    Example:
-        >>> running = RunningGraders()
-        >>> running.kill_all(); running.start(["true"]) is None
-        True
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._procs: set[subprocess.Popen] = set()
-        self.stopping = False
-
-    def start(self, command: list[str], **popen: Any) -> subprocess.Popen | None:
-        """Start a grading process in a new session, or return ``None`` once the batch is stopping."""
-        with self._lock:
-            if self.stopping:
-                return None
-            proc = subprocess.Popen(command, start_new_session=True, **popen)
-            self._procs.add(proc)
-            return proc
-
-    def finished(self, proc: subprocess.Popen) -> None:
-        with self._lock:
-            self._procs.discard(proc)
-
-    def kill_all(self) -> None:
-        """Stop starting new processes and kill every running one with all it started."""
-        with self._lock:
-            self.stopping = True
-            procs = list(self._procs)
-        for proc in procs:
-            kill_process_tree(proc)
 
 
 def grade_submissions(
@@ -108,19 +76,15 @@ def grade_submissions(
     submissions = find_submissions(submissions_root, course_root, assignment)
     if out is not None:
         out = Path(out)
-        if out.is_dir() or not out.parent.is_dir():
-            raise UsageError(
-                f"Cannot write the grades to '{out}': expected a file path in an existing folder, "
-                f"found {'a folder' if out.is_dir() else 'no folder ' + str(out.parent)}. "
-                "Pass --out path/to/grades.csv with an existing parent folder."
-            )
+        check_writable(out)
     if logs_dir is not None and Path(logs_dir).exists() and not Path(logs_dir).is_dir():
         raise UsageError(f"--logs '{logs_dir}' is a file: expected a folder for the grading logs (it is "
                          "created if missing). Pass another path.")
     assignments = sorted({s.assignment for s in submissions})
     cells = {a: graded_cells_of(course_root, a) for a in assignments}
 
-    with tempfile.TemporaryDirectory(prefix="mtml-grade-") as tmp:
+    # A kernel may leave files the cleanup cannot delete; the grades are written before it anyway.
+    with tempfile.TemporaryDirectory(prefix="mtml-grade-", ignore_cleanup_errors=True) as tmp:
         course = copy_course(course_root, Path(tmp) / "course", assignments)
         env = {**os.environ, **isolated_environment(Path(tmp) / "env", profile)}
         echo(f"Preparing the gradebook for {', '.join(assignments)} ...")
@@ -136,17 +100,19 @@ def grade_submissions(
         running = RunningGraders()
 
         def grade_one(sub: Submission) -> GradeRow:
-            if sub.notebook.is_symlink():
-                return GradeRow.zero(sub.student_id, sub.assignment, cells[sub.assignment],
-                                     "the submitted notebook is a symbolic link, not a file")
-            if not sub.notebook.is_file():
-                return GradeRow.zero(sub.student_id, sub.assignment, cells[sub.assignment],
-                                     f"no {sub.assignment}.ipynb in the submission folder")
-            copy_submission(sub, course / "submitted" / sub.student_id / sub.assignment)
-            ok, reason = run_autograde(course, sub, logs, env, cell_timeout, student_timeout, running)
-            if not ok:
-                return GradeRow.zero(sub.student_id, sub.assignment, cells[sub.assignment], reason)
-            return read_gradebook_row(db_url, sub.student_id, sub.assignment, cells[sub.assignment])
+            zero = functools.partial(GradeRow.zero, sub.student_id, sub.assignment, cells[sub.assignment])
+            try:
+                if sub.notebook.is_symlink():
+                    return zero("the submitted notebook is a symbolic link, not a file")
+                if not sub.notebook.is_file():
+                    return zero(f"no {sub.assignment}.ipynb in the submission folder")
+                copy_submission(sub, course / "submitted" / sub.student_id / sub.assignment)
+                ok, reason = run_autograde(course, sub, logs, env, cell_timeout, student_timeout, running)
+                if not ok:
+                    return zero(reason)
+                return read_gradebook_row(db_url, sub.student_id, sub.assignment, cells[sub.assignment])
+            except Exception as err:  # one student's trouble, whatever it is, must not end the batch
+                return zero(f"grader error: {one_line(err)}")
 
         rows: dict[tuple[str, str], GradeRow] = {}
         started = time.monotonic()
@@ -165,18 +131,63 @@ def grade_submissions(
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
         echo(f"Graded in {time.monotonic() - started:.1f} s.")
+        ordered = [rows[key] for key in sorted(rows)]
+        echo(format_table(ordered))
+        if out is not None:
+            try:
+                write_csv(ordered, out)
+            except OSError as err:
+                raise GraderError(f"could not write the grades to '{out}': {one_line(err)}") from err
+            echo(f"Wrote {out}")
         if logs_dir is not None:
             Path(logs_dir).mkdir(parents=True, exist_ok=True)
             for log in sorted(logs.glob("*.log")):
                 shutil.copyfile(log, Path(logs_dir) / log.name)
             echo(f"Grading logs in {logs_dir}")
-
-    ordered = [rows[key] for key in sorted(rows)]
-    echo(format_table(ordered))
-    if out is not None:
-        write_csv(ordered, out)
-        echo(f"Wrote {out}")
     return ordered
+
+
+def check_writable(out: Path) -> None:
+    """Raise :class:`UsageError` unless the grades can be written to ``out`` (tried with a probe file).
+
+    Checked before grading starts, so a long batch never ends without its CSV.
+
+    Example:
+        >>> check_writable(Path("/nonexistent/grades.csv"))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        autograder.errors.UsageError: Cannot write the grades to '/nonexistent/grades.csv': ...
+    """
+    problem = None
+    parent = out.parent
+    if out.is_dir():
+        problem = "that is a folder"
+    elif out.exists() and not stat.S_ISREG(out.stat().st_mode):
+        problem = "that is not a regular file (a device, a pipe or a socket)"
+    elif not parent.is_dir():
+        problem = f"{parent} is a file, not a folder" if parent.exists() else f"there is no folder {parent}"
+    else:
+        try:
+            with tempfile.NamedTemporaryFile(dir=parent, prefix=f".{out.name}.", suffix=".probe"):
+                pass
+        except OSError as err:
+            problem = f"no file can be created in {parent} ({err.strerror or one_line(err)})"
+    if problem is not None:
+        raise UsageError(
+            f"Cannot write the grades to '{out}': {problem}. Expected the path of a CSV file in an existing, "
+            "writable folder; nothing was graded. Pass --out path/to/grades.csv."
+        )
+
+
+def one_line(err: BaseException, limit: int = 200) -> str:
+    """``ExceptionType: message`` on one line, at most ``limit`` characters.
+
+    Example:
+        >>> one_line(OSError("disk\nfull"))
+        'OSError: disk full'
+    """
+    text = " ".join(f"{type(err).__name__}: {err}".split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def run_autograde(
@@ -188,10 +199,11 @@ def run_autograde(
     student_timeout: float,
     running: RunningGraders,
 ) -> tuple[bool, str]:
-    """Autograde one submission in its own process group; ``(succeeded, reason if not)``.
+    """Autograde one submission in its own process session; ``(succeeded, reason if not)``.
 
-    Past ``student_timeout`` seconds the process, the kernel it started (which runs in a session
-    of its own) and everything they spawned are killed.
+    However it ends, the process, the kernel it started (which runs in a session of its own) and
+    everything they spawned are killed afterwards: nothing a submission starts outlives its grading.
+    Past ``student_timeout`` seconds that happens at once and the submission scores 0.
 
     Example:
         >>> run_autograde(course, sub, logs, env, None, 1800, RunningGraders())  # doctest: +SKIP
@@ -202,58 +214,24 @@ def run_autograde(
                str(course), sub.assignment, sub.student_id, str(result_file)]
     if cell_timeout is not None:
         command += ["--cell-timeout", str(cell_timeout)]
+    tag = uuid.uuid4().hex
     with open(logs / f"{sub.student_id}.{sub.assignment}.log", "wb") as log:
-        proc = running.start(command, cwd=course, env=env, stdout=log, stderr=subprocess.STDOUT,
-                             stdin=subprocess.DEVNULL)
+        proc = running.start(command, tag, cwd=PACKAGE_PARENT, env={**env, TAG_VARIABLE: tag}, stdout=log,
+                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         if proc is None:
             return False, "grading was interrupted"
         try:
-            proc.wait(timeout=student_timeout)
-        except subprocess.TimeoutExpired:
-            kill_process_tree(proc)
-            return False, f"grading took longer than {student_timeout:g} s for the whole notebook"
+            finished = wait_unreaped(proc, student_timeout)
         finally:
+            kill_process_tree(proc, tag)
             running.finished(proc)
+    if not finished:
+        return False, f"grading took longer than {student_timeout:g} s for the whole notebook"
     try:
         result = json.loads(result_file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False, f"the grading process crashed (exit code {proc.returncode})"
     return bool(result["success"]), str(result.get("reason", ""))
-
-
-def kill_process_tree(proc: subprocess.Popen) -> None:
-    """Kill a process started with ``start_new_session=True``, all its descendants and their groups.
-
-    Jupyter kernels start in a session of their own, so killing the grading process's group alone
-    would leave the kernel (and whatever it runs) alive.
-
-    Example:
-        >>> kill_process_tree(subprocess.Popen(["sleep", "60"], start_new_session=True))
-    """
-    import psutil
-
-    try:
-        descendants = psutil.Process(proc.pid).children(recursive=True)
-    except psutil.NoSuchProcess:
-        descendants = []
-    groups = {proc.pid}
-    for child in descendants:
-        try:
-            groups.add(os.getpgid(child.pid))
-        except ProcessLookupError:
-            pass
-    groups.discard(os.getpgrp())  # never our own group
-    for group in groups:
-        try:
-            os.killpg(group, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-    for child in descendants:
-        try:
-            child.kill()
-        except psutil.NoSuchProcess:
-            pass
-    proc.wait()
 
 
 def graded_cells_of(course_root: Path, assignment: str) -> list[GradedCell]:

@@ -230,3 +230,75 @@ def test_stderr_of_a_failed_or_ungraded_cell_is_left_alone() -> None:
     plain = new_code_cell("")
     plain.outputs = [new_output("stream", name="stderr", text="warn\n")]
     assert not stderr_to_stdout(plain) and plain.outputs[0].name == "stderr"
+
+
+# A student id so long that the grader's own per-student log file name exceeds the 255-byte file name
+# limit: grading that student raises inside the grader (an OSError that root cannot bypass).
+LONG_ID = "d" + "x" * 249
+CORRECT_ADD = "def add(a, b):\n    return a + b\n"
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """One batch, graded in order (--jobs 1): ``a_sleeper`` leaves a background process in a session of
+    its own, ``b_planter`` plants an ``autograder`` package in the temporary course, ``c_victim`` is
+    correct, the student with a very long id breaks the grader."""
+    tmp = tmp_path_factory.mktemp("hostile")
+    course = make_course(tmp / "course")
+    source = nbformat.read(course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    marker, planted, pid_file = tmp / "hijacked", tmp / "planted", tmp / "sleeper.pid"
+    fake = f"open({str(marker)!r}, 'w').write('hijacked')\nraise SystemExit(0)\n"
+    plant = (
+        "import pathlib\n"
+        "course = pathlib.Path.cwd().parents[2]  # the kernel's cwd: <course>/submitted/<student>/<a>\n"
+        "(course / 'autograder').mkdir(exist_ok=True)\n"
+        "(course / 'autograder' / '__init__.py').write_text('')\n"
+        f"(course / 'autograder' / '_autograde_one.py').write_text({fake!r})\n"
+        f"open({str(planted)!r}, 'w').write(str(course))\n" + CORRECT_ADD
+    )
+    sleeper = (
+        "import subprocess\n"
+        "child = subprocess.Popen(['sleep', '300'], start_new_session=True)\n"
+        f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n" + CORRECT_ADD
+    )
+    submissions = tmp / "submitted"
+    submit(submissions, "a_sleeper", source, 1, sleeper)
+    submit(submissions, "b_planter", source, 1, plant)
+    submit(submissions, "c_victim", source)
+    submit(submissions, LONG_ID, source)
+    env = {**os.environ, **isolated_environment(tmp / "home", "smoke")}
+    out = tmp / "grades.csv"
+    code, text = grade(env, course, submissions, out, "--jobs", "1")
+    return {"code": code, "text": text, "rows": read_rows(out) if out.exists() else {}, "marker": marker,
+            "planted": planted, "pid_file": pid_file}
+
+
+@pytest.mark.slow
+def test_a_background_process_dies_with_its_students_grading(hostile: dict) -> None:
+    assert hostile["pid_file"].exists(), hostile["text"]
+    pid = int(hostile["pid_file"].read_text())
+    deadline = time.monotonic() + 10
+    while not gone(pid):
+        assert time.monotonic() < deadline, "the sleeper started by a_sleeper outlived the batch"
+        time.sleep(0.2)
+    assert hostile["rows"]["a_sleeper"]["score"] == "5", hostile["text"]
+
+
+@pytest.mark.slow
+def test_an_autograder_package_planted_in_the_course_grades_nobody(hostile: dict) -> None:
+    assert hostile["planted"].exists(), "the planter's answer cell did not run: " + hostile["text"]
+    assert not hostile["marker"].exists(), "the planted autograder/_autograde_one.py graded a later student"
+    victim = hostile["rows"]["c_victim"]
+    assert (victim["score"], victim["status"]) == ("5", "ok"), hostile["text"]
+
+
+@pytest.mark.slow
+def test_a_grader_error_on_one_student_gives_a_zero_row_and_the_batch_goes_on(hostile: dict) -> None:
+    assert hostile["code"] == 0, hostile["text"]
+    rows = hostile["rows"]
+    assert sorted(rows) == ["a_sleeper", "b_planter", "c_victim", LONG_ID]
+    broken = rows[LONG_ID]
+    assert (broken["score"], broken["test_add"], broken["test_mul"]) == ("0", "0", "0")
+    assert broken["status"].startswith("grader error: ") and "\n" not in broken["status"]
+    assert "File name too long" in broken["status"]
+    assert rows["b_planter"]["score"] == rows["c_victim"]["score"] == "5"
