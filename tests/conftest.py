@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import pytest
 
@@ -57,26 +57,82 @@ def omniglot_data_dir(omniglot_dir: Path, tmp_path_factory: pytest.TempPathFacto
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     requests: list[str]
+    together: threading.Barrier | None = None  # set: every response waits halfway for the others
 
     def log_message(self, fmt: str, *args: object) -> None:
         type(self).requests.append(self.path)
 
+    def copyfile(self, source: BinaryIO, outputfile: BinaryIO) -> None:
+        if self.together is None:
+            super().copyfile(source, outputfile)
+            return
+        body = source.read()
+        outputfile.write(body[: len(body) // 2])
+        outputfile.flush()
+        self.together.wait(timeout=20)  # every client has its first half before any gets the rest
+        time.sleep(0.2)
+        outputfile.write(body[len(body) // 2 :])
+
+
+def _serve(handler: type[http.server.BaseHTTPRequestHandler], servers: list) -> str:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    servers.append(server)
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
 
 @pytest.fixture
-def serve_dir() -> Iterator[Callable[[Path], tuple[str, list[str]]]]:
+def serve_dir() -> Iterator[Callable[..., tuple[str, list[str]]]]:
     """Serve a folder over HTTP on 127.0.0.1: ``base_url, requested_paths = serve_dir(folder)``.
 
     A real server in a thread, stopped when the test ends; ``requested_paths`` lists the paths fetched.
+    ``serve_dir(folder, together=n)`` sends each file in two halves and holds back every second half until
+    ``n`` requests are being answered, so ``n`` downloads of the same file surely overlap.
     """
     servers: list[http.server.ThreadingHTTPServer] = []
 
-    def start(folder: Path) -> tuple[str, list[str]]:
-        handler = type("Handler", (_QuietHandler,), {"requests": []})
-        serve = partial(handler, directory=os.fspath(folder))
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), serve)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"http://127.0.0.1:{server.server_address[1]}", handler.requests
+    def start(folder: Path, *, together: int = 1) -> tuple[str, list[str]]:
+        barrier = threading.Barrier(together) if together > 1 else None
+        handler = type("Handler", (_QuietHandler,), {"requests": [], "together": barrier})
+        return _serve(partial(handler, directory=os.fspath(folder)), servers), handler.requests
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def serve_cut_off() -> Iterator[Callable[..., str]]:
+    """A server whose every response breaks off mid-body: ``base_url = serve_cut_off(body)``.
+
+    Each GET gets ``Content-Length: 2 * len(body) + 1`` and only ``body`` before the connection closes;
+    with ``chunked=True`` it gets ``body`` as one chunk, then a chunk header announcing more that never
+    comes. ``on_request()``, if given, runs before the connection closes (e.g. to play another process).
+    """
+    servers: list[http.server.ThreadingHTTPServer] = []
+
+    def start(body: bytes, *, chunked: bool = False, on_request: Callable[[], None] | None = None) -> str:
+        class CutOff(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                self.send_response(200)
+                if chunked:
+                    self.send_header("Transfer-Encoding", "chunked")
+                else:
+                    self.send_header("Content-Length", str(2 * len(body) + 1))
+                self.end_headers()
+                self.wfile.write(b"%x\r\n%s\r\nffff\r\nab" % (len(body), body) if chunked else body)
+                self.wfile.flush()
+                if on_request is not None:
+                    on_request()
+                self.close_connection = True
+
+            def log_message(self, fmt: str, *args: object) -> None:
+                pass
+
+        return _serve(CutOff, servers)
 
     yield start
     for server in servers:

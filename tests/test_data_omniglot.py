@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -228,6 +229,82 @@ def test_network_failure_is_data_unavailable(tmp_path: Path, monkeypatch: pytest
         data.ensure_omniglot_files(["all_runs.zip"], data_dir=tmp_path / "new" / "data")
     assert f"http://127.0.0.1:{port}/all_runs.zip" in str(info.value)
     assert list(tmp_path.iterdir()) == []  # no .part, not even the omniglot/ folder
+
+
+def download_from(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MTML_OMNIGLOT_URL", url)
+    monkeypatch.delenv("MTML_OFFLINE")
+
+
+def test_two_simultaneous_downloads_of_one_file_both_succeed(
+    tmp_path: Path, omniglot_dir: Path, serve_dir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two kernels (here: threads) that find the same file missing download it at the same time.
+    (tmp_path / "mirror").mkdir()
+    shutil.copyfile(omniglot_dir / "all_runs.zip", tmp_path / "mirror" / "all_runs.zip")
+    base, requests = serve_dir(tmp_path / "mirror", together=2)  # the two downloads surely overlap
+    download_from(base, monkeypatch)
+    folder, results, errors = tmp_path / "data", [], []
+
+    def download() -> None:
+        try:
+            results.append(data.ensure_omniglot_files(["all_runs.zip"], data_dir=folder))
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=download) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == [] and results == [[folder / "omniglot" / "all_runs.zip"]] * 2
+    assert requests == ["/all_runs.zip"] * 2
+    assert sha256(folder / "omniglot" / "all_runs.zip") == data_files.OMNIGLOT_FILES["all_runs.zip"].digest
+    left = sorted(p.name for p in (folder / "omniglot").iterdir())
+    assert left == ["all_runs.zip", "all_runs.zip.verified"]  # one intact file, no .part
+
+
+@pytest.mark.parametrize(
+    "broken", ["mirror.example.org/omniglot", "http://[::1", "notascheme://x", "cut off", "cut off chunked"]
+)
+def test_broken_download_is_data_unavailable_and_load_characters_falls_back(
+    broken: str,
+    tmp_path: Path,
+    default_glyphs,
+    serve_cut_off,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A malformed MTML_OMNIGLOT_URL, or a server that closes the connection before the whole body came.
+    url = serve_cut_off(b"PK" + bytes(5000), chunked="chunked" in broken) if "cut" in broken else broken
+    download_from(url, monkeypatch)
+    with pytest.raises(data.DataUnavailableError, match="download failed") as info:
+        data.ensure_omniglot_files(["all_runs.zip"], data_dir=tmp_path / "data")
+    assert type(info.value) is data.DataUnavailableError  # a broken transfer, not a corrupt file
+    message = str(info.value)
+    assert f"{url}/all_runs.zip" in message and "MTML_OMNIGLOT_URL" in message and "\n" not in message
+    assert list(tmp_path.iterdir()) == []  # no .part, no .corrupt, not even the new data folder
+    shutil.copytree(default_glyphs.data_dir / "cache", tmp_path / "data" / "cache")  # no drawing again
+    chars = data.load_characters(data_dir=tmp_path / "data")
+    (line,) = capsys.readouterr().out.splitlines()
+    assert chars.source == "glyphs (seed 0)" and chars.n_alphabets == 20
+    assert "download failed" in line and "using generated glyph alphabets (same interface)" in line
+    assert [p.name for p in (tmp_path / "data").iterdir()] == ["cache"]
+
+
+def test_file_that_another_process_finished_meanwhile_counts_as_downloaded(
+    tmp_path: Path, omniglot_dir: Path, serve_cut_off, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "data" / "omniglot" / "all_runs.zip"
+
+    def other_process_finishes() -> None:  # while our own download breaks off
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(omniglot_dir / "all_runs.zip", target)
+
+    download_from(serve_cut_off(b"PK", on_request=other_process_finishes), monkeypatch)
+    assert data.ensure_omniglot_files(["all_runs.zip"], data_dir=tmp_path / "data") == [target]
+    assert sha256(target) == data_files.OMNIGLOT_FILES["all_runs.zip"].digest
+    assert sorted(p.name for p in target.parent.iterdir()) == ["all_runs.zip", "all_runs.zip.verified"]
 
 
 def test_verification_is_remembered_by_size_and_mtime(

@@ -2,10 +2,12 @@
 
 Files are looked up in ``<data_dir>/omniglot/`` (then directly in ``<data_dir>/``). A missing file is
 downloaded only when downloading is allowed (``download`` is not ``False`` and ``MTML_OFFLINE`` is not
-``"1"``), into ``<name>.part`` first; it is moved into place only after its checksum matched, so a file
-with the final name is always complete. Checksums are verified once per file version and remembered in a
-small ``<name>.verified`` sidecar (keyed by size and modification time) so later loads stay fast.
-Nothing is ever written into a read-only folder.
+``"1"``), into a temporary file of its own (``<name>.<random>.part``, so several kernels may download the
+same file at once); it is moved into place only after its checksum matched, so a file with the final
+name is always complete. Every way a download can fail becomes a :class:`DataUnavailableError`.
+Checksums are verified once per file version and remembered in a small ``<name>.verified`` sidecar
+(keyed by size and modification time) so later loads stay fast. Nothing is ever written into a
+read-only folder.
 """
 
 from __future__ import annotations
@@ -13,15 +15,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import urllib.error
+import tempfile
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from tqdm.auto import tqdm
 
 from .files import (
     DATA_DIR_ENV,
+    OFFICIAL_URL,
     OFFLINE_DEFAULT,
     OFFLINE_ENV,
     OMNIGLOT_FILES,
@@ -147,12 +151,15 @@ def _verify_present(path: Path, spec: FileSpec) -> None:
     _remember_verified(path, spec)
 
 
-def _unavailable(missing: Sequence[str], root: Path, why: str) -> DataUnavailableError:
-    """The one-paragraph error for missing files; ``why`` says why they were not downloaded."""
+def _unavailable(missing: Sequence[str], root: Path, why: str, hint: str = "") -> DataUnavailableError:
+    """The one-paragraph error for missing files; ``why`` says why they were not downloaded.
+
+    ``hint`` (a sentence) goes into the message only, not into the short ``reason``.
+    """
     folder = root / "omniglot"
     urls = ", ".join(omniglot_url(name) for name in missing)
     return DataUnavailableError(
-        f"Omniglot file(s) {', '.join(missing)} not found in {folder} and not downloaded: {why}. "
+        f"Omniglot file(s) {', '.join(missing)} not found in {folder} and not downloaded: {why}. {hint}"
         f"Download them from {urls} and put them in {folder} (or point the {DATA_DIR_ENV} "
         f"environment variable at a folder that holds them, directly or in an omniglot/ sub-folder). "
         f"Without them, the generated glyph alphabets always work offline with the same interface: "
@@ -161,43 +168,97 @@ def _unavailable(missing: Sequence[str], root: Path, why: str) -> DataUnavailabl
     )
 
 
-def _download(spec: FileSpec, folder: Path) -> Path:
-    """Download one file to ``<name>.part``, check it, then move it into place atomically."""
-    url = omniglot_url(spec.name)
-    final, part = folder / spec.name, folder / (spec.name + ".part")
+def _fetch(url: str, spec: FileSpec, out: BinaryIO) -> str:
+    """Write the body at ``url`` to ``out``; return its digest. Raises if the transfer breaks off."""
     h = hashlib.new(spec.algorithm)
+    received = 0
+    with urllib.request.urlopen(url, timeout=30) as response:
+        total = int(response.headers.get("Content-Length") or 0) or None
+        with tqdm(total=total, unit="B", unit_scale=True, desc=spec.name, leave=False) as bar:
+            for block in iter(lambda: response.read(1 << 16), b""):
+                out.write(block)
+                h.update(block)
+                bar.update(len(block))
+                received += len(block)
+    if total is not None and received < total:  # urllib returns a short body without complaint
+        raise ConnectionError(f"the connection closed after {received} of {total} bytes")
+    return h.hexdigest()
+
+
+def _done_elsewhere(final: Path, spec: FileSpec) -> bool:
+    """Whether ``final`` is in place and intact (another kernel downloaded it meanwhile)."""
+    try:
+        if not final.is_file():
+            return False
+        if not _already_verified(final, spec):
+            if file_digest(final, spec.algorithm) != spec.digest:
+                return False
+            _remember_verified(final, spec)
+    except OSError:
+        return False
+    return True
+
+
+def _download_failed(spec: FileSpec, folder: Path, exc: BaseException) -> DataUnavailableError:
+    why = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line, whatever the exception says
+    mirror = os.environ.get(URL_ENV, "").strip()
+    hint = (
+        f"The URL comes from {URL_ENV}={mirror!r}: check that it is the full http(s) address of a mirror "
+        f"folder, or unset it to download from the official repository ({OFFICIAL_URL}/{spec.name}). "
+        if mirror
+        else "Check the network connection and run the same call again. "
+    )
+    return _unavailable([spec.name], folder.parent, f"the download failed ({why})", hint)
+
+
+def _download(spec: FileSpec, folder: Path) -> Path:
+    """Download one file into a temporary file of its own, check it, then move it into place atomically.
+
+    The temporary file is removed whatever happens. When the download fails but meanwhile another
+    process has put an intact copy in place, that copy is returned.
+    """
+    url = omniglot_url(spec.name)
+    final = folder / spec.name
     new_folders = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
+    part: Path | None = None
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with urllib.request.urlopen(url, timeout=30) as response, open(part, "wb") as out:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=spec.name, leave=False) as bar:
-                for block in iter(lambda: response.read(1 << 16), b""):
-                    out.write(block)
-                    h.update(block)
-                    bar.update(len(block))
-    except (urllib.error.URLError, OSError) as exc:
-        part.unlink(missing_ok=True)
+        fd, part_name = tempfile.mkstemp(dir=folder, prefix=spec.name + ".", suffix=".part")
+        part = Path(part_name)
+        with os.fdopen(fd, "wb") as out:
+            actual = _fetch(url, spec, out)
+        if actual != spec.digest:
+            if _done_elsewhere(final, spec):
+                return final
+            bad = folder / (spec.name + ".corrupt")
+            os.replace(part, bad)
+            raise ChecksumError(
+                f"The download of {spec.name} from {url} is corrupt or truncated: its {spec.algorithm} is "
+                f"{actual}, expected {spec.digest}. The bytes were kept aside as {bad} and nothing was put "
+                f"in place. Run the same call again to retry (set {URL_ENV} to use a mirror), or download "
+                f"the file yourself and put it at {final}.",
+                reason=f"the download of {spec.name} was corrupt ({spec.algorithm} mismatch)",
+            )
+        os.chmod(part, 0o644)  # mkstemp makes it private; other users of a shared data folder read it
+        os.replace(part, final)  # atomic; a copy another process put there meanwhile is just as good
+        _remember_verified(final, spec)
+        return final
+    except ChecksumError:
+        raise
+    except Exception as exc:  # OSError, ValueError (malformed URL), http.client.HTTPException, ...
+        if part is not None:
+            part.unlink(missing_ok=True)
+        if _done_elsewhere(final, spec):
+            return final
         for new in new_folders:  # a failed download leaves the data folder as it was
             try:
                 new.rmdir()
             except OSError:
                 break
-        raise _unavailable([spec.name], folder.parent, f"the download failed ({exc})") from exc
-    actual = h.hexdigest()
-    if actual != spec.digest:
-        bad = folder / (spec.name + ".corrupt")
-        os.replace(part, bad)
-        raise ChecksumError(
-            f"The download of {spec.name} from {url} is corrupt or truncated: its {spec.algorithm} is "
-            f"{actual}, expected {spec.digest}. The bytes were kept aside as {bad} and nothing was put in "
-            f"place. Run the same call again to retry (set {URL_ENV} to use a mirror), or download the file "
-            f"yourself and put it at {final}.",
-            reason=f"the download of {spec.name} was corrupt ({spec.algorithm} mismatch)",
-        )
-    os.replace(part, final)
-    _remember_verified(final, spec)
-    return final
+        raise _download_failed(spec, folder, exc) from exc
+    finally:  # also on KeyboardInterrupt; a no-op once the file was moved into place or aside
+        if part is not None:
+            part.unlink(missing_ok=True)
 
 
 def ensure_omniglot_files(
