@@ -6,6 +6,8 @@ These run in-process and start no kernel, so they are fast.
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import nbformat
@@ -135,3 +137,30 @@ def test_release_unknown_assignment(capsys: pytest.CaptureFixture[str], tmp_path
     assert code == 2
     assert "Unknown assignment '99_nope'" in text
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("where", ["parent_is_a_file", "unwritable_folder", "fifo"])
+def test_grade_out_not_writable_is_refused_before_grading(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                          where: str) -> None:
+    assignments = list_assignments(COURSE_ROOT)
+    assert assignments, "no instructor notebooks under autograder/source"
+    folder = tmp_path / "sub" / "alice" / assignments[0]
+    folder.mkdir(parents=True)
+    (folder / f"{assignments[0]}.ipynb").write_text(json.dumps(new_notebook()))
+    if where == "parent_is_a_file":
+        (tmp_path / "results").write_text("x")
+        out = tmp_path / "results" / "grades.csv"
+    elif where == "unwritable_folder":  # nobody, root included, can create a file in /proc
+        if not Path("/proc").is_dir():
+            pytest.skip("no /proc on this system")
+        out = Path("/proc") / "grades.csv"
+    else:  # an existing named pipe: the grades would replace it, or block a reader
+        out = tmp_path / "grades.csv"
+        os.mkfifo(out)
+    started = time.monotonic()
+    code, text = run_cli(capsys, "grade", str(tmp_path / "sub"), "--out", str(out))
+    assert code == 2, text
+    assert f"Cannot write the grades to '{out}'" in text and "nothing was graded" in text
+    assert "Preparing the gradebook" not in text  # refused before any grading work
+    assert time.monotonic() - started < 10
+    assert where != "fifo" or out.is_fifo()
