@@ -13,13 +13,16 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import nbformat
-
-from autograder.course import format_points, isolated_environment, load_notebook
+from autograder.course import format_points, is_test_cell, isolated_environment, load_notebook
 from autograder.errors import UsageError
 
+if TYPE_CHECKING:  # nbformat is slow to import; the command line reads DEFAULT_CELL_TIMEOUT from here
+    import nbformat
+
+#: Seconds before ``check`` interrupts a cell; keep it equal to ``c.Execute.timeout`` in nbgrader_config.py
+#: (a test checks), so a notebook that passes the self-check is not cut short by grading.
 DEFAULT_CELL_TIMEOUT = 300
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -44,18 +47,6 @@ class TestOutcome:
         verdict = "PASS" if self.passed else "FAIL"
         text = f"{verdict}  {self.grade_id}  {format_points(earned)}/{format_points(self.points)}"
         return f"{text}  {self.detail}" if self.detail else text
-
-
-def is_test_cell(cell: nbformat.NotebookNode) -> bool:
-    """A visible test cell: an nbgrader graded code cell that is not an answer cell.
-
-    Example:
-        >>> from nbformat.v4 import new_code_cell
-        >>> is_test_cell(new_code_cell("assert 1", metadata={"nbgrader": {"grade": True, "points": 1}}))
-        True
-    """
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution", False)
 
 
 def error_line(cell: nbformat.NotebookNode) -> str | None:
@@ -171,5 +162,7 @@ def _record_reply_error(cell: nbformat.NotebookNode, cell_index: int, execute_re
         return
     if any(o.get("output_type") == "error" and o.get("ename") == content.get("ename") for o in cell.outputs):
         return
-    cell.outputs.append(nbformat.v4.new_output("error", ename=content.get("ename", "Error"),
-                                               evalue=content.get("evalue", ""), traceback=[]))
+    from nbformat.v4 import new_output
+
+    cell.outputs.append(new_output("error", ename=content.get("ename", "Error"),
+                                   evalue=content.get("evalue", ""), traceback=[]))

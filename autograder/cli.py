@@ -11,7 +11,9 @@ import sys
 from pathlib import Path
 
 from autograder import COURSE_ROOT
+from autograder.check import DEFAULT_CELL_TIMEOUT
 from autograder.errors import UsageError
+from autograder.grade import DEFAULT_STUDENT_TIMEOUT
 
 DESCRIPTION = """\
 Autograder of the multi-task and meta-learning course (nbgrader underneath).
@@ -81,8 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("notebook", type=Path, metavar="NOTEBOOK", help="the .ipynb file to check")
     check.add_argument("--profile", default="smoke", choices=["smoke", "laptop", "full"],
                        help="MTML_PROFILE for the run (default: smoke, seconds per cell)")
-    check.add_argument("--cell-timeout", type=_positive_int, default=300, metavar="S",
-                       help="seconds before a running cell is interrupted (default: 300)")
+    check.add_argument("--cell-timeout", type=_positive_int, default=DEFAULT_CELL_TIMEOUT, metavar="S",
+                       help=f"seconds before a running cell is interrupted (default: {DEFAULT_CELL_TIMEOUT}, "
+                            "as in grading)")
 
     grade = sub.add_parser("grade", parents=[course], help="autograde a folder of submissions",
                            description=GRADE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -95,9 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--out", type=Path, default=Path("grades.csv"), metavar="CSV",
                        help="where to write the grades (default: grades.csv)")
     grade.add_argument("--cell-timeout", type=_positive_int, default=None, metavar="S",
-                       help="seconds before a running cell is interrupted (default: nbgrader_config.py, 300)")
-    grade.add_argument("--student-timeout", type=_positive_int, default=1800, metavar="S",
-                       help="seconds for one student's whole notebook before it scores 0 (default: 1800)")
+                       help="seconds before a running cell is interrupted (default: c.Execute.timeout in the "
+                            f"course's nbgrader_config.py, {DEFAULT_CELL_TIMEOUT} in the shipped course)")
+    grade.add_argument("--student-timeout", type=_positive_int, default=DEFAULT_STUDENT_TIMEOUT, metavar="S",
+                       help="seconds for one student's whole notebook before it scores 0 "
+                            f"(default: {DEFAULT_STUDENT_TIMEOUT})")
     grade.add_argument("--profile", default="smoke", choices=["smoke", "laptop", "full"],
                        help="MTML_PROFILE for grading (default: smoke)")
     grade.add_argument("--logs", type=Path, default=None, metavar="DIR",

@@ -103,6 +103,20 @@ def load_notebook(path: Path) -> nbformat.NotebookNode:
     return nbformat.reads(text, as_version=4)
 
 
+def is_test_cell(cell: dict[str, Any]) -> bool:
+    """An nbgrader test cell: a graded (``grade: true``) code cell that is not an answer cell.
+
+    Works on a notebook's cells as nbformat reads them and on plain JSON dicts.
+
+    Example:
+        >>> from nbformat.v4 import new_code_cell
+        >>> is_test_cell(new_code_cell("assert 1", metadata={"nbgrader": {"grade": True, "points": 1}}))
+        True
+    """
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution", False)
+
+
 def graded_cells(nb: nbformat.NotebookNode) -> list[GradedCell]:
     """The nbgrader graded cells of a notebook, in notebook order.
 
@@ -116,8 +130,8 @@ def graded_cells(nb: nbformat.NotebookNode) -> list[GradedCell]:
     for cell in nb.cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})
         if meta.get("grade"):
-            is_test = cell.get("cell_type") == "code" and not meta.get("solution", False)
-            found.append(GradedCell(str(meta.get("grade_id", "")), float(meta.get("points", 0)), is_test))
+            grade_id, points = str(meta.get("grade_id", "")), float(meta.get("points", 0))
+            found.append(GradedCell(grade_id, points, is_test_cell(cell)))
     return found
 
 

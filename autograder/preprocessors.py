@@ -8,9 +8,11 @@ from nbconvert.preprocessors import Preprocessor
 from nbformat import NotebookNode
 from traitlets import Bool
 
+from autograder.course import is_test_cell
+
 
 def stderr_to_stdout(cell: NotebookNode) -> bool:
-    """Turn the stderr stream outputs of a graded code cell into stdout when the cell has no error.
+    """Turn the stderr stream outputs of a test cell into stdout when the cell has no error.
 
     nbgrader gives 0 to a test cell with any stderr output, so a ``warnings.warn`` from a library
     would zero a passing test. Moving the text to stdout keeps it visible in the feedback while only
@@ -23,7 +25,7 @@ def stderr_to_stdout(cell: NotebookNode) -> bool:
         >>> stderr_to_stdout(cell), cell.outputs[0].name
         (True, 'stdout')
     """
-    if cell.get("cell_type") != "code" or not is_graded(cell):
+    if not is_test_cell(cell):
         return False
     outputs = cell.get("outputs", [])
     if any(output.get("output_type") == "error" for output in outputs):
@@ -34,17 +36,6 @@ def stderr_to_stdout(cell: NotebookNode) -> bool:
             output["name"] = "stdout"
             changed = True
     return changed
-
-
-def is_graded(cell: NotebookNode) -> bool:
-    """Whether a cell carries nbgrader ``grade: true`` metadata.
-
-    Example:
-        >>> from nbformat.v4 import new_code_cell
-        >>> is_graded(new_code_cell("", metadata={"nbgrader": {"grade": True, "points": 1}}))
-        True
-    """
-    return bool(cell.get("metadata", {}).get("nbgrader", {}).get("grade", False))
 
 
 class StderrToStdout(Preprocessor):

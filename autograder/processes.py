@@ -152,6 +152,12 @@ def wait_unreaped(proc: subprocess.Popen, timeout: float, poll_s: float = 0.1) -
         >>> wait_unreaped(subprocess.Popen(["true"]), timeout=10)
         True
     """
+    if not hasattr(os, "waitid"):  # not on every Unix: wait and reap (the group kill is then skipped)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
     deadline = time.monotonic() + timeout
     while True:
         try:

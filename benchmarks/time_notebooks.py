@@ -28,9 +28,14 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+# Light imports (no nbformat, no torch): the course's own assignment discovery and usage error.
+from autograder.course import list_assignments
+from autograder.errors import UsageError
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS_DIR = ROOT / "notebooks"
-SOURCE_DIR = ROOT / "autograder" / "source"
+COURSE_DIR = ROOT / "autograder"
+SOURCE_DIR = COURSE_DIR / "source"
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "notebook_times.json"
 PROFILES = ("smoke", "laptop", "full")
 
@@ -45,10 +50,6 @@ BUDGETS_S: dict[str, dict[str, float]] = {
 CELL_TIMEOUT_FACTOR = 3
 CELL_TIMEOUT_WITHOUT_BUDGET_S = 1800
 SLOWEST_CELLS = 3  # reported per notebook and profile, to show where the time goes
-
-
-class UsageError(Exception):
-    """Bad input: the message is one paragraph saying what is wrong and what to do."""
 
 
 @dataclass
@@ -80,7 +81,7 @@ def discover(names: Sequence[str]) -> list[str]:
         >>> discover(["notebooks/01_task_definition.ipynb"])
         ['01_task_definition']
     """
-    sources = sorted(p.parent.name for p in SOURCE_DIR.glob("*/*.ipynb") if p.stem == p.parent.name)
+    sources = list_assignments(COURSE_DIR)
     if not names:
         found = sorted(p.stem for p in NOTEBOOKS_DIR.glob("*.ipynb"))
         if not found:

@@ -41,6 +41,15 @@ def test_help_explains_every_command(capsys: pytest.CaptureFixture[str]) -> None
     assert "--cell-timeout" in text and "--student-timeout" in text and "--jobs" in text
 
 
+def test_check_and_the_shipped_course_interrupt_cells_after_the_same_time() -> None:
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from autograder.check import DEFAULT_CELL_TIMEOUT
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(COURSE_ROOT)).load_config()
+    assert config.Execute.timeout == DEFAULT_CELL_TIMEOUT, "keep check's default equal to grading's"
+
+
 def test_check_missing_path(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     missing = tmp_path / "nope.ipynb"
     code, text = run_cli(capsys, "check", str(missing))

@@ -12,7 +12,7 @@ import pytest
 
 from autograder import COURSE_ROOT
 from autograder.cli import main
-from autograder.course import list_assignments, source_notebook
+from autograder.course import is_test_cell, list_assignments, source_notebook
 
 NOTEBOOKS_DIR = COURSE_ROOT.parent / "notebooks"
 ASSIGNMENTS = list_assignments(COURSE_ROOT)
@@ -24,11 +24,6 @@ def source(assignment: str) -> Path:
     if assignment not in ASSIGNMENTS:
         pytest.fail(f"no instructor notebook: expected autograder/source/<a>/<a>.ipynb, found {ASSIGNMENTS}")
     return source_notebook(COURSE_ROOT, assignment)
-
-
-def is_test_cell(cell: dict) -> bool:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return cell["cell_type"] == "code" and meta.get("grade", False) and not meta.get("solution", False)
 
 
 def test_there_are_source_notebooks() -> None:
