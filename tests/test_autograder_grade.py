@@ -1,9 +1,10 @@
 """``grade`` and ``check`` end to end on every real instructor notebook, with real nbgrader and kernels.
 
-One batch per assignment (graded once, shared by the tests of this module) holds five students:
+One batch per assignment (graded once, shared by the tests of this module) holds six students:
 ``correct`` (the instructor notebook itself), ``blank`` (the untouched student notebook),
-``broken_json`` (not JSON), ``endless`` (the last answer cell replaced by an endless loop) and
-``dead`` (the first answer cell kills its kernel with ``os._exit``).
+``broken_json`` (not JSON), ``endless`` (the last answer cell replaced by an endless loop),
+``dead`` (the first answer cell kills its kernel with ``os._exit``) and, for notebook 01, ``tamper``
+(answers that only fool the visible checks, an edited and a deleted test cell: see tamper_notebook).
 """
 
 from __future__ import annotations
@@ -29,6 +30,15 @@ DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "omniglot"
 # Long enough for every smoke-profile cell on a busy 2-core machine, short enough for the endless loop.
 CELL_TIMEOUT = 60
 STUDENTS = ["blank", "broken_json", "correct", "dead", "endless"]
+# The tamper student of notebook 01, built from the instructor notebook at test time:
+TAMPER_ASSIGNMENT = "01_task_definition"
+# passes the visible check (the example [2, 200]) but no hidden one -> 0 for test_inverse_loss_weights
+HARD_CODED_WEIGHTS = ("def inverse_loss_weights(initial_losses):\n"
+                      "    return torch.tensor([2 * 100 / 101, 2 * 1 / 101])")
+# wrong, and its (locked) test cell is replaced by `pass` -> restored from the gradebook, so 0
+ZERO_ONE_HOT = "def one_hot_descriptors(task_ids, n_tasks):\n    return torch.zeros(len(task_ids), n_tasks)"
+# correct answer, but the test cell test_union_of_datasets is deleted -> added back, full points
+TAMPER_ZEROED = ("test_inverse_loss_weights", "test_one_hot_descriptors")
 
 
 def environment(home: Path) -> dict[str, str]:
@@ -42,6 +52,23 @@ def environment(home: Path) -> dict[str, str]:
 def answer_cells(nb: nbformat.NotebookNode) -> list[int]:
     return [i for i, c in enumerate(nb.cells)
             if c.cell_type == "code" and c.metadata.get("nbgrader", {}).get("solution", False)]
+
+
+def cell_with_id(nb: nbformat.NotebookNode, grade_id: str) -> nbformat.NotebookNode:
+    """The cell whose nbgrader ``grade_id`` is ``grade_id`` (the test fails when there is none)."""
+    found = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id]
+    assert len(found) == 1, f"expected one cell {grade_id!r} in the instructor notebook, found {len(found)}"
+    return found[0]
+
+
+def tamper_notebook(source: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The instructor notebook with the answers and test cells described at TAMPER."""
+    nb = nbformat.from_dict(source)
+    cell_with_id(nb, "inverse_loss_weights").source = HARD_CODED_WEIGHTS
+    cell_with_id(nb, "one_hot_descriptors").source = ZERO_ONE_HOT
+    cell_with_id(nb, "test_one_hot_descriptors").source = "pass"
+    nb.cells.remove(cell_with_id(nb, "test_union_of_datasets"))
+    return nb
 
 
 @dataclass
@@ -80,6 +107,8 @@ def batch(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     dead = nbformat.from_dict(source)
     dead.cells[answers[0]].source = "import os\nos._exit(1)"
     submit("dead", dead)
+    if assignment == TAMPER_ASSIGNMENT:
+        submit("tamper", tamper_notebook(source))
 
     out = tmp / "grades.csv"
     started = time.monotonic()
@@ -108,9 +137,10 @@ def test_grading_ran_and_wrote_one_row_per_student(batch: Batch) -> None:
     assert batch.returncode == 0, batch.output
     grade_ids = [cell.grade_id for cell in graded_cells(batch.source)]
     assert batch.columns == ["student_id", "assignment", "score", "max_score", *grade_ids, "status"]
-    assert sorted(batch.rows) == STUDENTS
+    students = sorted(STUDENTS + ["tamper"] * (batch.assignment == TAMPER_ASSIGNMENT))
+    assert sorted(batch.rows) == students
     max_score = sum(cell.points for cell in graded_cells(batch.source))
-    for student in STUDENTS:
+    for student in students:
         assert batch.rows[student]["assignment"] == batch.assignment
         assert points(batch.rows[student]["max_score"]) == max_score
         assert student in batch.output  # the printed table
@@ -135,6 +165,20 @@ def test_blank_broken_and_dead_score_zero_on_every_cell(batch: Batch, student: s
         assert row[cell.grade_id] in ("0", ""), (student, cell.grade_id, row[cell.grade_id])
     expected_status = {"blank": "ok", "broken_json": "not valid notebook JSON", "dead": "kernel died"}
     assert expected_status[student] in row["status"]
+
+
+@pytest.mark.slow
+def test_hidden_tests_run_and_tampered_test_cells_gain_nothing(batch: Batch) -> None:
+    if batch.assignment != TAMPER_ASSIGNMENT:
+        pytest.skip(f"the tamper student is built from {TAMPER_ASSIGNMENT} only")
+    row = batch.rows["tamper"]
+    tests = [cell for cell in graded_cells(batch.source) if cell.is_test]
+    expected = {c.grade_id: 0.0 if c.grade_id in TAMPER_ZEROED else c.points for c in tests}
+    assert {c.grade_id: points(row[c.grade_id]) for c in tests} == expected, batch.output
+    max_score = sum(cell.points for cell in graded_cells(batch.source))
+    lost = sum(c.points for c in tests if c.grade_id in TAMPER_ZEROED)
+    assert points(row["score"]) == max_score - lost
+    assert row["status"] == "ok"
 
 
 @pytest.mark.slow
