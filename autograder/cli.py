@@ -39,9 +39,9 @@ failure. Exit 0 iff every visible test passes. Hidden tests only run when the no
 
 GRADE_HELP = """\
 Autograde every submission under SUBMISSIONS/<student_id>/<assignment>/<assignment>.ipynb (nbgrader's
-submitted/ layout), hidden tests included, each student in a process of its own. A submission that
-breaks grading (invalid notebook, dead kernel, whole-notebook timeout) gets 0 with a reason and the
-batch goes on; a cell that runs past --cell-timeout is interrupted and the rest still runs. Prints a
+submitted/ layout), hidden tests included, each student in a process of its own; whatever a submission
+started is killed when its grading ends. A submission that breaks grading (invalid notebook, dead kernel,
+whole-notebook timeout, a grader error on that submission) gets 0 with a reason and the batch goes on; a cell that runs past --cell-timeout is interrupted and the rest still runs. Prints a
 table and writes a CSV: student_id,assignment,score,max_score, one column per graded cell, status.
 Exit 0 when grading ran (whatever the scores), 1 when the grader itself failed."""
 
