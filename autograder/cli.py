@@ -41,8 +41,9 @@ GRADE_HELP = """\
 Autograde every submission under SUBMISSIONS/<student_id>/<assignment>/<assignment>.ipynb (nbgrader's
 submitted/ layout), hidden tests included, each student in a process of its own; whatever a submission
 started is killed when its grading ends. A submission that breaks grading (invalid notebook, dead kernel,
-whole-notebook timeout, a grader error on that submission) gets 0 with a reason and the batch goes on; a cell that runs past --cell-timeout is interrupted and the rest still runs. Prints a
-table and writes a CSV: student_id,assignment,score,max_score, one column per graded cell, status.
+whole-notebook timeout, a grader error on that submission) gets 0 with a reason and the batch goes on;
+a cell that runs past --cell-timeout is interrupted and the rest still runs. Prints a table and writes
+a CSV: student_id,assignment,score,max_score, one column per graded cell, status.
 Exit 0 when grading ran (whatever the scores), 1 when the grader itself failed."""
 
 
