@@ -158,3 +158,11 @@ def default_glyphs(tmp_path_factory: pytest.TempPathFactory) -> DefaultGlyphs:
     start = time.perf_counter()
     chars = load_glyph_alphabets(data_dir=folder)
     return DefaultGlyphs(folder, chars, time.perf_counter() - start)
+
+
+@pytest.fixture
+def offline_data_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Nothing downloads unless a test serves the files itself; nothing lands in the repo's data/."""
+    monkeypatch.setenv("MTML_OFFLINE", "1")
+    monkeypatch.delenv("MTML_OMNIGLOT_URL", raising=False)
+    monkeypatch.setenv("MTML_DATA_DIR", str(tmp_path / "unused_default_data_dir"))

@@ -2,47 +2,20 @@
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import socket
 import threading
 from pathlib import Path
 
 import pytest
+from omniglot_helpers import SMALL, npz_files, sha256
 
 import mtml_utils.data as data
 from mtml_utils.data import fetch as data_fetch
 from mtml_utils.data import files as data_files
 from mtml_utils.data import omniglot as omniglot_module
 
-SMALL = ("images_background_small1.zip", "images_background_small2.zip")
-SMALL_ALPHABETS = {
-    "Balinese",
-    "Early_Aramaic",
-    "Greek",
-    "Japanese_(katakana)",
-    "Korean",
-    "Latin",
-    "Sanskrit",
-    "Tagalog",
-}
-
-
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    # Nothing downloads unless a test serves the files itself; nothing lands in the repo's data/.
-    monkeypatch.setenv("MTML_OFFLINE", "1")
-    monkeypatch.delenv("MTML_OMNIGLOT_URL", raising=False)
-    monkeypatch.setenv("MTML_DATA_DIR", str(tmp_path / "unused_default_data_dir"))
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def npz_files(folder: Path) -> list[Path]:
-    return sorted(folder.rglob("*.npz"))
-
+pytestmark = pytest.mark.usefixtures("offline_data_env")
 
 
 def test_offline_without_files_says_what_to_put_where(tmp_path: Path) -> None:

@@ -5,44 +5,18 @@ Downloads and checksums are tested in test_data_fetch.py.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from omniglot_helpers import SMALL_ALPHABETS, npz_files
 
 import mtml_utils.data as data
 from mtml_utils.data import omniglot as omniglot_module
 
-SMALL = ("images_background_small1.zip", "images_background_small2.zip")
-SMALL_ALPHABETS = {
-    "Balinese",
-    "Early_Aramaic",
-    "Greek",
-    "Japanese_(katakana)",
-    "Korean",
-    "Latin",
-    "Sanskrit",
-    "Tagalog",
-}
-
-
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    # Nothing downloads unless a test serves the files itself; nothing lands in the repo's data/.
-    monkeypatch.setenv("MTML_OFFLINE", "1")
-    monkeypatch.delenv("MTML_OMNIGLOT_URL", raising=False)
-    monkeypatch.setenv("MTML_DATA_DIR", str(tmp_path / "unused_default_data_dir"))
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def npz_files(folder: Path) -> list[Path]:
-    return sorted(folder.rglob("*.npz"))
+pytestmark = pytest.mark.usefixtures("offline_data_env")
 
 
 def test_small_split_has_8_alphabets_242_characters_of_20_drawings(omniglot_data_dir: Path) -> None:
