@@ -150,13 +150,19 @@ def test_check_survives_endless_cells_and_dead_kernels(tmp_path: Path, env: dict
     assert add_line in proc.stdout and mul_line in proc.stdout, proc.stdout
 
 
-@pytest.mark.slow
-def test_whole_notebook_timeout_scores_zero_and_kills_the_kernel(tmp_path: Path, env: dict[str, str]) -> None:
+def submit_sleeper(tmp_path: Path) -> tuple[Path, Path]:
+    """A course and a student "sleepy" whose first answer writes its kernel's PID, then sleeps 10 min."""
     course = make_course(tmp_path / "course")
     source = nbformat.read(course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
     pid_file = tmp_path / "kernel.pid"
     sleeper = f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(600)"
     submit(tmp_path / "submitted", "sleepy", source, 1, sleeper)
+    return course, pid_file
+
+
+@pytest.mark.slow
+def test_whole_notebook_timeout_scores_zero_and_kills_the_kernel(tmp_path: Path, env: dict[str, str]) -> None:
+    course, pid_file = submit_sleeper(tmp_path)
     out = tmp_path / "grades.csv"
     code, text = grade(env, course, tmp_path / "submitted", out, "--student-timeout", "10")
     assert code == 0, text
@@ -172,11 +178,7 @@ def test_whole_notebook_timeout_scores_zero_and_kills_the_kernel(tmp_path: Path,
 
 @pytest.mark.slow
 def test_ctrl_c_stops_the_batch_and_its_kernels(tmp_path: Path, env: dict[str, str]) -> None:
-    course = make_course(tmp_path / "course")
-    source = nbformat.read(course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
-    pid_file = tmp_path / "kernel.pid"
-    sleeper = f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(600)"
-    submit(tmp_path / "submitted", "sleepy", source, 1, sleeper)
+    course, pid_file = submit_sleeper(tmp_path)
     out = tmp_path / "grades.csv"
     proc = subprocess.Popen(
         [sys.executable, "-m", "autograder", "grade", str(tmp_path / "submitted"), "--course", str(course),
