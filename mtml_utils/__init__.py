@@ -22,9 +22,19 @@ from mtml_utils.data import (
     load_one_shot_runs,
 )
 from mtml_utils.profiles import PROFILES, Profile, ProfileError, by_profile, get_profile
+from mtml_utils.synthetic import (
+    CorrelatedRegressionTasks,
+    RecommendationData,
+    correlated_regression_tasks,
+    recommendation_data,
+)
 from mtml_utils.training import History, accuracy, fit, run_training
 
 __all__ = [
+    "CorrelatedRegressionTasks",
+    "RecommendationData",
+    "correlated_regression_tasks",
+    "recommendation_data",
     "CharacterImages",
     "DataUnavailableError",
     "OneShotRun",
