@@ -44,18 +44,9 @@ def _execute(source: Path, data_dir: Path, tmp_path: Path, profile: str = "smoke
         "MPLCONFIGDIR": str(tmp_path / "mpl"),
         "IPYTHONDIR": str(tmp_path / "ipython"),
     }
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)  # the kernel inherits the test's environment
-    try:
-        client = NotebookClient(nb, timeout=300, kernel_name="python3",
-                                resources={"metadata": {"path": str(ROOT / "notebooks")}})
-        client.execute()  # raises CellExecutionError on the first failing cell
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    client = NotebookClient(nb, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(ROOT / "notebooks")}})
+    client.execute(env={**os.environ, **env})  # raises CellExecutionError on the first failing cell
     return nb
 
 
