@@ -5,6 +5,8 @@ One batch per assignment (graded once, shared by the tests of this module) holds
 ``broken_json`` (not JSON), ``endless`` (the last answer cell replaced by an endless loop),
 ``dead`` (the first answer cell kills its kernel with ``os._exit``) and, for notebook 01, ``tamper``
 (answers that only fool the visible checks, an edited and a deleted test cell: see tamper_notebook).
+Each classic mistake listed in ``classic_mistakes.py`` for the assignment adds one more student,
+``mistake_<name>``, whose notebook is the solution with that one mistake.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from classic_mistakes import MISTAKES, Mistake
 
 from autograder import COURSE_ROOT
 from autograder.course import graded_cells, isolated_environment, list_assignments, source_notebook
@@ -59,6 +62,23 @@ def cell_with_id(nb: nbformat.NotebookNode, grade_id: str) -> nbformat.NotebookN
     found = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id]
     assert len(found) == 1, f"expected one cell {grade_id!r} in the instructor notebook, found {len(found)}"
     return found[0]
+
+
+def with_mistake(source: nbformat.NotebookNode, mistake: Mistake) -> nbformat.NotebookNode:
+    """The instructor notebook with ``mistake`` made in its answer cell."""
+    nb = nbformat.from_dict(source)
+    cell = cell_with_id(nb, mistake.answer_id)
+    assert cell.metadata["nbgrader"].get("solution"), f"{mistake.answer_id} is not an answer cell"
+    count = cell.source.count(mistake.old)
+    assert count == 1, f"mistake {mistake.name}: {mistake.old!r} occurs {count} times in {mistake.answer_id}"
+    cell.source = cell.source.replace(mistake.old, mistake.new)
+    return nb
+
+
+def students(assignment: str) -> list[str]:
+    """Every student id of the assignment's batch."""
+    extra = ["tamper"] * (assignment == TAMPER_ASSIGNMENT)
+    return sorted(STUDENTS + extra + [f"mistake_{m.name}" for m in MISTAKES.get(assignment, [])])
 
 
 def tamper_notebook(source: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -109,6 +129,8 @@ def batch(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     submit("dead", dead)
     if assignment == TAMPER_ASSIGNMENT:
         submit("tamper", tamper_notebook(source))
+    for mistake in MISTAKES.get(assignment, []):
+        submit(f"mistake_{mistake.name}", with_mistake(source, mistake))
 
     out = tmp / "grades.csv"
     started = time.monotonic()
@@ -137,10 +159,10 @@ def test_grading_ran_and_wrote_one_row_per_student(batch: Batch) -> None:
     assert batch.returncode == 0, batch.output
     grade_ids = [cell.grade_id for cell in graded_cells(batch.source)]
     assert batch.columns == ["student_id", "assignment", "score", "max_score", *grade_ids, "status"]
-    students = sorted(STUDENTS + ["tamper"] * (batch.assignment == TAMPER_ASSIGNMENT))
-    assert sorted(batch.rows) == students
+    expected = students(batch.assignment)
+    assert sorted(batch.rows) == expected
     max_score = sum(cell.points for cell in graded_cells(batch.source))
-    for student in students:
+    for student in expected:
         assert batch.rows[student]["assignment"] == batch.assignment
         assert points(batch.rows[student]["max_score"]) == max_score
         assert student in batch.output  # the printed table
@@ -179,6 +201,29 @@ def test_hidden_tests_run_and_tampered_test_cells_gain_nothing(batch: Batch) -> 
     lost = sum(c.points for c in tests if c.grade_id in TAMPER_ZEROED)
     assert points(row["score"]) == max_score - lost
     assert row["status"] == "ok"
+
+
+@pytest.mark.slow
+def test_each_classic_mistake_loses_exactly_the_points_of_its_test(batch: Batch) -> None:
+    mistakes = MISTAKES.get(batch.assignment, [])
+    assert mistakes, f"tests/classic_mistakes.py lists no classic mistake for {batch.assignment}"
+    tests = [cell for cell in graded_cells(batch.source) if cell.is_test]
+    for mistake in mistakes:
+        row = batch.rows[f"mistake_{mistake.name}"]
+        expected = {c.grade_id: 0.0 if c.grade_id == mistake.test_id else c.points for c in tests}
+        got = {c.grade_id: points(row[c.grade_id]) for c in tests}
+        assert got == expected, f"mistake {mistake.name!r} ({mistake.why}): {got}\n{batch.output}"
+        assert row["status"] == "ok"
+
+
+@pytest.mark.parametrize("assignment", sorted(MISTAKES))
+def test_classic_mistakes_name_real_cells_and_change_the_solution(assignment: str) -> None:
+    assert assignment in ASSIGNMENTS, f"classic_mistakes.py names {assignment}, not an instructor notebook"
+    source = nbformat.read(source_notebook(COURSE_ROOT, assignment), as_version=4)
+    for mistake in MISTAKES[assignment]:
+        assert cell_with_id(source, mistake.test_id).metadata["nbgrader"].get("grade")
+        before = cell_with_id(source, mistake.answer_id).source
+        assert cell_with_id(with_mistake(source, mistake), mistake.answer_id).source != before
 
 
 @pytest.mark.slow

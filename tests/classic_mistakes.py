@@ -1,0 +1,42 @@
+"""Classic mistakes, each made in a copy of an instructor notebook's solution, that its hidden tests catch.
+
+Each :class:`Mistake` replaces one substring of one answer cell. The grading batch of
+``test_autograder_grade.py`` submits one student per mistake and checks that the student loses exactly
+the points of ``test_id`` and keeps every other point: the hidden tests are strict where learners slip,
+and a mistake in one exercise costs nothing elsewhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Mistake:
+    name: str
+    """Short identifier, used as the student id ``mistake_<name>``."""
+    answer_id: str
+    """grade_id of the answer cell that gets the mistake."""
+    test_id: str
+    """grade_id of the test cell that must lose all its points."""
+    old: str
+    """Substring of the solution (occurring exactly once in the answer cell)..."""
+    new: str
+    """...and what replaces it."""
+    why: str
+    """The misconception, in a learner's words."""
+
+
+MISTAKES: dict[str, list[Mistake]] = {}
+"""Per assignment (notebook name), the mistakes its hidden tests must catch."""
+
+MISTAKES["01_task_definition"] = [
+    Mistake("mean_of_task_losses", "multitask_loss", "test_multitask_loss",
+            "return (weights.to(task_losses) * task_losses).sum()",
+            "return (weights.to(task_losses) * task_losses).mean()",
+            "the multi-task objective averages the weighted task losses instead of summing them"),
+    Mistake("weights_sum_to_one", "inverse_loss_weights", "test_inverse_loss_weights",
+            "return len(losses) * inverse / inverse.sum()",
+            "return inverse / inverse.sum()",
+            "inverse-loss weights normalised to sum to one instead of to the number of tasks"),
+]
