@@ -40,3 +40,25 @@ MISTAKES["01_task_definition"] = [
             "return inverse / inverse.sum()",
             "inverse-loss weights normalised to sum to one instead of to the number of tasks"),
 ]
+
+MISTAKES["02_mtl_conditioning"] = [
+    Mistake("film_wrong_order", "film", "test_film",
+            "return self.gamma(z) * h + self.beta(z)",
+            "return self.gamma(z) * (h + self.beta(z))",
+            "FiLM shifts before it scales: gamma * (h + beta) instead of gamma * h + beta"),
+    Mistake("gates_softmax_over_batch", "mmoe", "test_mmoe",
+            "F.softmax(g(x), dim=-1)", "F.softmax(g(x), dim=0)",
+            "MMoE gates normalised over the examples of the batch instead of over the experts"),
+    Mistake("gates_sigmoid", "mmoe", "test_mmoe",
+            "F.softmax(g(x), dim=-1)", "torch.sigmoid(g(x))",
+            "MMoE gates as independent sigmoids, not a distribution over the experts"),
+    Mistake("gates_unnormalised", "mmoe", "test_mmoe",
+            "F.softmax(g(x), dim=-1)", "g(x)",
+            "MMoE gate logits used as weights without a softmax"),
+    Mistake("concat_order", "concat_conditioning", "test_concat_conditioning",
+            "torch.cat([x, z], dim=-1)", "torch.cat([z, x], dim=-1)",
+            "z concatenated before x, against the documented layout of the weight matrix"),
+    Mistake("one_head_for_all_tasks", "multi_head_model", "test_multi_head_model",
+            "[nn.Linear(hidden, 1) for _ in range(n_tasks)]", "[nn.Linear(hidden, 1)] * n_tasks",
+            "one head module repeated for every task: the heads share their parameters"),
+]
