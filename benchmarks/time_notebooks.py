@@ -43,6 +43,8 @@ PROFILES = ("smoke", "laptop", "full")
 # project's 2-core CPU machines. Add an entry with each new notebook; a notebook without one fails.
 BUDGETS_S: dict[str, dict[str, float]] = {
     "01_task_definition": {"smoke": 30, "laptop": 120},
+    "02_mtl_conditioning": {"smoke": 30, "laptop": 180},
+    "03_negative_transfer": {"smoke": 30, "laptop": 180},
 }
 
 # A single cell may take at most this multiple of the whole notebook's budget before it is stopped:

@@ -62,3 +62,25 @@ MISTAKES["02_mtl_conditioning"] = [
             "[nn.Linear(hidden, 1) for _ in range(n_tasks)]", "[nn.Linear(hidden, 1)] * n_tasks",
             "one head module repeated for every task: the heads share their parameters"),
 ]
+
+MISTAKES["03_negative_transfer"] = [
+    Mistake("pcgrad_projects_without_conflict", "pcgrad", "test_pcgrad",
+            "if dot < 0:", "if dot != 0:",
+            "PCGrad projects every pair of gradients, also those that do not conflict"),
+    Mistake("pcgrad_averages", "pcgrad", "test_pcgrad",
+            "return projected.sum(dim=0)", "return projected.mean(dim=0)",
+            "PCGrad averages the projected gradients instead of summing them"),
+    Mistake("pcgrad_projects_task_heads", "pcgrad_backward", "test_pcgrad_backward",
+            "params = list(shared_parameters)", "params = list(shared_parameters) + heads",
+            "gradient surgery applied over the task-specific heads as well as the shared parameters"),
+    Mistake("cosine_not_normalised", "gradient_cosine", "test_gradient_cosine",
+            "unit @ unit.T", "grads @ grads.T",
+            "dot products of the task gradients taken for their cosine"),
+    Mistake("uncertainty_without_regulariser", "uncertainty_weighted_loss", "test_uncertainty_weighted_loss",
+            "torch.exp(-log_variances) * task_losses + log_variances",
+            "torch.exp(-log_variances) * task_losses",
+            "uncertainty weighting without the + s_i term: the weights can shrink to zero"),
+    Mistake("sweep_members_seed_major", "sweep_data", "test_sweep_data",
+            "for p in p_values for s in range(n_seeds)", "for s in range(n_seeds) for p in p_values",
+            "sweep members ordered seed-major instead of p-major"),
+]
