@@ -190,9 +190,8 @@ def test_blank_broken_and_dead_score_zero_on_every_cell(batch: Batch, student: s
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("batch", [TAMPER_ASSIGNMENT], indirect=True)  # the tamper student exists there only
 def test_hidden_tests_run_and_tampered_test_cells_gain_nothing(batch: Batch) -> None:
-    if batch.assignment != TAMPER_ASSIGNMENT:
-        pytest.skip(f"the tamper student is built from {TAMPER_ASSIGNMENT} only")
     row = batch.rows["tamper"]
     tests = [cell for cell in graded_cells(batch.source) if cell.is_test]
     expected = {c.grade_id: 0.0 if c.grade_id in TAMPER_ZEROED else c.points for c in tests}

@@ -90,6 +90,52 @@ def test_notebook_runs_offline_on_generated_glyphs(source, default_glyphs, tmp_p
         assert "glyph" in _stdout(nb).lower(), "without Omniglot files the notebook says it uses the glyphs"
 
 
+# What each notebook's prose concludes, as orderings of the numbers its last cell prints: (a, op, b) with op
+# "<" or ">" and b a printed name or a number. The laptop test below checks them on its fresh run, so the
+# words cannot drift from the figures even within the ±TOLERANCE that the table allows.
+CLAIMS: dict[str, list[tuple[str, str, str | float]]] = {
+    "01_task_definition": [
+        ("shared, z at the output", ">", "shared, z at the input"),
+        ("union of attributes, with z", ">", "union of attributes, without z"),
+        ("classification accuracy, weighted", ">", "classification accuracy, plain sum"),
+    ],
+    "02_mtl_conditioning": [
+        ("toy lines: unexplained variance, FiLM", "<", "toy lines: unexplained variance, concat"),
+        ("regression test MSE/var, additive", "<", "regression test MSE/var, separate"),
+        ("regression test MSE/var, FiLM", "<", "regression test MSE/var, separate"),
+        ("regression test MSE/var, FiLM", "<", "regression test MSE/var, MMoE"),
+        ("gate polarisation, engagement, r=0.0", ">", "gate polarisation, satisfaction, r=0.0"),
+        ("gate polarisation, engagement, r=0.9", ">", "gate polarisation, satisfaction, r=0.9"),
+        ("gate overlap of the objectives, r=0.0", ">", 0.5),
+    ],
+    "03_negative_transfer": [
+        ("shared-bottom / separate, p=0.0", ">", 1.5),
+        ("shared-bottom / separate, p=0.0", ">", "shared-bottom / separate, p=1.0"),
+        ("MMoE / separate, p=0.0", "<", "shared-bottom / separate, p=0.0"),
+        ("shared-bottom / separate, p=0, n=50", "<", 1.0),
+        ("shared-bottom / separate, p=0, n=5000", ">", 1.0),
+        ("gradient cosine, p=1 (mean over training)", ">", 0.0),
+        ("gradient cosine, p=0 (mean over training)", "<", 0.0),
+        ("conflicting steps, p=0 (fraction)", ">", 0.5),
+        ("surgery: task 1 MSE, PCGrad", "<", "surgery: task 1 MSE, plain sum"),
+        ("surgery: task 2 MSE, PCGrad", "<", "surgery: task 2 MSE, plain sum"),
+        ("weighting: task 1 MSE, scale-normalised", "<", "weighting: task 1 MSE, plain sum"),
+        ("weighting: task 1 MSE, uncertainty", "<", "weighting: task 1 MSE, plain sum"),
+        ("weighting: task 1 MSE, uncertainty", ">", "weighting: task 1 MSE, scale-normalised"),
+    ],
+}
+
+
+def _broken_claims(claims, measured: dict[str, float]) -> list[str]:
+    broken = []
+    for a, op, b in claims:
+        right = measured[b] if isinstance(b, str) else b
+        holds = measured[a] < right if op == "<" else measured[a] > right
+        if not holds:
+            broken.append(f"{a} ({measured[a]:.3f}) {op} {b} ({right:.3f})")
+    return broken
+
+
 RESULT_LINE = re.compile(r"^(?P<name>\S.*?)\s{2,}(?P<value>-?\d+\.\d{3})$")
 TOLERANCE = 0.05
 
@@ -99,7 +145,7 @@ def _stated_results(nb: nbformat.NotebookNode, column: int) -> dict[str, float]:
     or ``| name | value |`` for a notebook on synthetic data (column 1)."""
     conclusion = "".join(c.source for c in nb.cells if c.cell_type == "markdown" and "| result |" in c.source)
     rows = [line.strip().strip("|").split("|") for line in conclusion.splitlines() if line.startswith("| ")]
-    number = re.compile(r"\s*[\d.]+\s*")
+    number = re.compile(r"\s*-?[\d.]+\s*")
     cells = [(r[0].strip(), r[column]) for r in rows[1:] if len(r) > column]
     return {name: float(value) for name, value in cells if number.fullmatch(value)}
 
@@ -108,7 +154,8 @@ def _stated_results(nb: nbformat.NotebookNode, column: int) -> dict[str, float]:
 @pytest.mark.parametrize(("source", "data"), LAPTOP_RUNS, ids=lambda v: v.stem if isinstance(v, Path) else v)
 def test_laptop_numbers_in_the_conclusion_are_reproduced(source, data, request, tmp_path):
     """The conclusion's table: column 1 measured on real Omniglot, column 2 offline on the glyph alphabets;
-    a notebook on synthetic data has one column and runs with an empty data folder."""
+    a notebook on synthetic data has one column and runs with an empty data folder. The orderings in
+    CLAIMS must hold on the fresh run too."""
     column = {"omniglot": 1, "glyphs": 2, "none": 1}[data]
     stated = _stated_results(nbformat.read(source, as_version=4), column)
     assert stated, f"{source.name}: its conclusion has no '| result | ...' table of laptop-profile numbers"
@@ -124,6 +171,10 @@ def test_laptop_numbers_in_the_conclusion_are_reproduced(source, data, request, 
     assert "profile laptop" in _stdout(nb)
     missing = sorted(set(stated) - set(measured))
     assert not missing, f"the notebook no longer prints {missing}"
+    claims = CLAIMS.get(source.stem, [])
+    assert claims, f"CLAIMS lists none of the orderings {source.stem}'s conclusion states"
+    broken = _broken_claims(claims, measured)
+    assert not broken, f"the conclusion's prose no longer matches the figures: {broken}"
     off = {k: (stated[k], round(measured[k], 3)) for k in stated if abs(stated[k] - measured[k]) > TOLERANCE}
     assert not off, (
         f"laptop results moved more than {TOLERANCE} from the conclusion "
