@@ -231,22 +231,23 @@ def train_task_models(
         optimizer.step()
         return {"loss": loss.detach().mean()}
 
-    evaluations: list[tuple[int, torch.Tensor, torch.Tensor]] = []  # (step, val loss (M,), test MSE (M, T))
+    val_losses: list[torch.Tensor] = []  # (M,) per evaluation, only with validation data
+    test_mses: list[torch.Tensor] = []  # (M, T) per evaluation
 
     def evaluate() -> dict[str, torch.Tensor]:
-        test_mse = (models(test_x) - test_y).pow(2).mean(dim=1)  # (M, T)
-        val = (models(val_x) - val_y).pow(2).mean(dim=1).sum(dim=-1) if val_x is not None else test_mse[:, 0]
-        evaluations.append((len(evaluations), val, test_mse))
-        return {"test_mse": test_mse.mean()}
+        test_mses.append((models(test_x) - test_y).pow(2).mean(dim=1))
+        if val_x is not None:
+            val_losses.append((models(val_x) - val_y).pow(2).mean(dim=1).sum(dim=-1))
+        return {"test_mse": test_mses[-1].mean()}
 
     history = run_training(step, n_steps, desc=f"{kind} x{n_members}", progress=progress, eval_fn=evaluate,
                            eval_every=eval_every if val_x is not None else 0)
     models.eval()
     steps = torch.tensor(history.steps("test_mse"))  # (n_evals,)
-    if val_x is None:
-        best = torch.full((n_members,), len(evaluations) - 1)
+    if val_losses:
+        best = torch.stack(val_losses).argmin(dim=0).cpu()  # (M,) each member's best evaluation
     else:
-        best = torch.stack([v for _, v, _ in evaluations]).argmin(dim=0).cpu()  # (M,) best evaluation
-    all_test = torch.stack([t for _, _, t in evaluations]).float().cpu()  # (n_evals, M, T)
+        best = torch.full((n_members,), len(test_mses) - 1)  # the last one
+    all_test = torch.stack(test_mses).float().cpu()  # (n_evals, M, T)
     test_mse = all_test[best, torch.arange(n_members)]  # (M, T)
     return TrainedTaskModels(models=models, history=history, test_mse=test_mse, best_step=steps[best])
