@@ -22,6 +22,7 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -45,6 +46,7 @@ BUDGETS_S: dict[str, dict[str, float]] = {
     "01_task_definition": {"smoke": 30, "laptop": 120},
     "02_mtl_conditioning": {"smoke": 30, "laptop": 180},
     "03_negative_transfer": {"smoke": 30, "laptop": 180},
+    "04_fine_tuning": {"smoke": 30, "laptop": 240},  # laptop: the first run, pre-training included
 }
 
 # A single cell may take at most this multiple of the whole notebook's budget before it is stopped:
@@ -125,8 +127,27 @@ def cell_seconds(nb: dict) -> list[dict[str, object]]:
     return out
 
 
-def run_once(name: str, profile: str, cell_timeout: float) -> tuple[float, list[dict[str, object]]]:
+def cold_data_dir(folder: Path) -> Path:
+    """Make ``folder`` a data folder with nothing cached: its ``omniglot/`` links the zips of the current one.
+
+    A run pointed at it decodes Omniglot, draws the glyphs and pre-trains networks from nothing, as a
+    student's first run does.
+    """
+    from mtml_utils.data import data_dir
+
+    zips = sorted((data_dir() / "omniglot").glob("*.zip"))
+    (folder / "omniglot").mkdir(parents=True, exist_ok=True)
+    for path in zips:
+        (folder / "omniglot" / path.name).symlink_to(path.resolve())
+    return folder
+
+
+def run_once(
+    name: str, profile: str, cell_timeout: float, cold: bool = False
+) -> tuple[float, list[dict[str, object]]]:
     """Execute the source notebook once in a fresh kernel; return its wall seconds and per-cell seconds.
+
+    With ``cold``, the kernel gets an empty cache (see :func:`cold_data_dir`): the time of a first run.
 
     Raises nbclient's CellExecutionError (or CellTimeoutError, DeadKernelError) when a cell fails.
 
@@ -138,6 +159,9 @@ def run_once(name: str, profile: str, cell_timeout: float) -> tuple[float, list[
 
     nb = nbformat.read(SOURCE_DIR / name / f"{name}.ipynb", as_version=4)
     env = dict(os.environ, MTML_PROFILE=profile, MPLBACKEND="Agg")
+    scratch = tempfile.TemporaryDirectory(prefix="mtml-cold-") if cold else None
+    if scratch is not None:
+        env["MTML_DATA_DIR"] = str(cold_data_dir(Path(scratch.name)))
     client = NotebookClient(
         nb, timeout=cell_timeout, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS_DIR)}}
     )
@@ -158,20 +182,23 @@ def run_once(name: str, profile: str, cell_timeout: float) -> tuple[float, list[
     worker.start()
     while worker.is_alive():
         worker.join(0.2)
+    if scratch is not None:
+        scratch.cleanup()
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
     return float(outcome["seconds"]), cell_seconds(nb)  # type: ignore[arg-type]
 
 
-def time_notebook(name: str, profile: str, repeats: int) -> Timing:
-    """Run one notebook ``repeats`` times in one profile; stop at the first error."""
+def time_notebook(name: str, profile: str, repeats: int, cold: bool = False) -> Timing:
+    """Run one notebook ``repeats`` times in one profile (each with an empty cache if ``cold``); stop at the
+    first error."""
     budget = BUDGETS_S.get(name, {}).get(profile)
     timing = Timing(budget_s=budget)
     cell_timeout = budget * CELL_TIMEOUT_FACTOR if budget else CELL_TIMEOUT_WITHOUT_BUDGET_S
     for i in range(repeats):
         print(f"  {name} [{profile}] run {i + 1}/{repeats} ...", end=" ", flush=True)
         try:
-            seconds, cells = run_once(name, profile, cell_timeout)
+            seconds, cells = run_once(name, profile, cell_timeout, cold)
         except Exception as exc:  # any failure of the notebook is a result to report, not a crash
             print("ERROR", flush=True)
             timing.error = f"{type(exc).__name__}: {exc}"
@@ -235,6 +262,9 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("notebooks", nargs="*", help="names (01_task_definition or 01); default: all")
     parser.add_argument("--profiles", nargs="+", choices=PROFILES, default=["smoke", "laptop"])
     parser.add_argument("--repeats", type=int, default=3, help="runs per notebook and profile (median kept)")
+    parser.add_argument("--cold", action="store_true",
+                        help="give every run an empty cache (Omniglot decoded, networks pre-trained afresh): "
+                             "the time of a student's first run")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON file to write")
     return parser.parse_args(argv)
 
@@ -255,7 +285,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[str, dict[str, Timing]] = {}
     try:
         for name in names:
-            results[name] = {profile: time_notebook(name, profile, args.repeats) for profile in args.profiles}
+            results[name] = {
+                profile: time_notebook(name, profile, args.repeats, args.cold) for profile in args.profiles
+            }
     except KeyboardInterrupt:
         print(f"\ninterrupted: nothing written to {args.out}", file=sys.stderr)
         return 130
@@ -263,7 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ok = all(t.ok for by_profile in results.values() for t in by_profile.values())
     report = {
         "machine": machine,
-        "settings": {"profiles": args.profiles, "repeats": args.repeats},
+        "settings": {"profiles": args.profiles, "repeats": args.repeats, "cold": args.cold},
         "notebooks": {n: {p: asdict(t) for p, t in bp.items()} for n, bp in results.items()},
         "ok": ok,
     }

@@ -127,8 +127,17 @@ def check_equal(name: str, actual: Any, expected: Any) -> None:
 def check_true(condition: bool, message: str) -> None:
     """Fail with ``message`` unless ``condition`` holds (for properties the other checks do not cover).
 
+    Raises:
+        TypeError: ``condition`` is a string: the arguments were swapped, and a non-empty message would
+            otherwise make the check pass whatever it was meant to test.
+
     Example:
         >>> check_true(1 + 1 == 2, "arithmetic")
     """
+    if isinstance(condition, str):
+        raise TypeError(
+            f"check_true(condition, message) got the text {condition!r} as its condition: "
+            f"pass the condition first and the message second."
+        )
     if not condition:
         raise CheckFailed(message)

@@ -184,3 +184,40 @@ def plot_curves(
     if title:
         ax.set_title(title)
     return ax
+
+
+def plot_heatmap(
+    values: Sequence[Sequence[float]] | np.ndarray,
+    *,
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    ax: Axes | None = None,
+    title: str | None = None,
+    colorbar_label: str = "",
+    fmt: str = "{:.2f}",
+    vmin: float | None = None,
+    vmax: float | None = None,
+) -> Axes:
+    """A table of numbers as coloured cells, each written in its cell (e.g. accuracy per shift and block).
+
+    Example:
+        >>> ax = plot_heatmap([[0.1, 0.9], [0.8, 0.2]], row_labels=["a", "b"], col_labels=["x", "y"])
+    """
+    arr = np.asarray(values, dtype=float)
+    if arr.shape != (len(row_labels), len(col_labels)):
+        raise ValueError(
+            f"plot_heatmap: values of shape {arr.shape} need {arr.shape[0]} row labels and "
+            f"{arr.shape[1] if arr.ndim == 2 else '?'} column labels, "
+            f"got {len(row_labels)} and {len(col_labels)}."
+        )
+    ax = _axes(ax, figsize=(max(4.0, 0.9 * len(col_labels) + 2), max(2.0, 0.5 * len(row_labels) + 1)))
+    image = ax.imshow(arr, cmap="viridis", aspect="auto", vmin=vmin, vmax=vmax)
+    ax.set_xticks(range(len(col_labels)), labels=list(col_labels))
+    ax.set_yticks(range(len(row_labels)), labels=list(row_labels))
+    middle = np.nanmean(arr) if vmin is None or vmax is None else (vmin + vmax) / 2
+    for (r, c), v in np.ndenumerate(arr):
+        ax.text(c, r, fmt.format(v), ha="center", va="center", color="black" if v > middle else "white")
+    ax.figure.colorbar(image, ax=ax, label=colorbar_label)
+    if title:
+        ax.set_title(title)
+    return ax

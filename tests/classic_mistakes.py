@@ -84,3 +84,31 @@ MISTAKES["03_negative_transfer"] = [
             "for p in p_values for s in range(n_seeds)", "for s in range(n_seeds) for p in p_values",
             "sweep members ordered seed-major instead of p-major"),
 ]
+
+MISTAKES["04_fine_tuning"] = [
+    Mistake("freeze_keeps_batchnorm_training", "set_trainable", "test_set_trainable",
+            "    module.train(trainable)\n", "",
+            "freezing only turns off requires_grad: BatchNorm layers in train mode keep updating their "
+            "statistics"),
+    Mistake("freeze_weights_only", "set_trainable", "test_set_trainable",
+            "    for parameter in module.parameters():\n        parameter.requires_grad_(trainable)",
+            "    for name, parameter in module.named_parameters():\n"
+            "        if name.endswith(\"weight\"):\n            parameter.requires_grad_(trainable)",
+            "freezing the weights but not the biases (nor BatchNorm's shift)"),
+    Mistake("groups_from_all_modules", "layerwise_lr_groups", "test_layerwise_lr_groups",
+            "model.named_children()", "list(model.named_modules())[1:]",
+            "parameter groups built from every sub-module: nested parameters land in several groups"),
+    Mistake("groups_drop_biases", "layerwise_lr_groups", "test_layerwise_lr_groups",
+            "params = [p for p in child.parameters() if p.requires_grad]",
+            "params = [p for p in child.parameters() if p.requires_grad and p.dim() > 1]",
+            "parameter groups of the weight matrices only: biases and BatchNorm parameters never train"),
+    Mistake("probe_features_in_train_mode", "linear_probe", "test_linear_probe",
+            "    for name, child in model.named_children():\n        if name != \"head\":",
+            "    with torch.no_grad():\n        model.features(x)  # a look at the features before freezing\n"
+            "    for name, child in model.named_children():\n        if name != \"head\":",
+            "the encoder run in train mode before it is frozen: BatchNorm statistics drift during probing"),
+    Mistake("lpft_resets_the_probed_head", "lp_ft", "test_lp_ft",
+            "    set_trainable(model, True)\n",
+            "    set_trainable(model, True)\n    model.head.reset_parameters()\n",
+            "the head re-initialised between the probe and fine-tuning, throwing the probe away"),
+]

@@ -65,3 +65,9 @@ def test_type_and_true_failures():
         checks.check_type("z", [1, 2], torch.Tensor)
     with pytest.raises(checks.CheckFailed, match="task ids must be distinct"):
         checks.check_true(False, "task ids must be distinct")
+
+
+def test_check_true_refuses_a_message_in_place_of_the_condition():
+    """Swapped arguments would make the check pass whatever it tests: a non-empty string is truthy."""
+    with pytest.raises(TypeError, match="pass the condition first"):
+        checks.check_true("the blocks are frozen", False)  # type: ignore[arg-type]

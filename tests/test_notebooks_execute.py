@@ -122,6 +122,23 @@ CLAIMS: dict[str, list[tuple[str, str, str | float]]] = {
         ("weighting: task 1 MSE, uncertainty", "<", "weighting: task 1 MSE, plain sum"),
         ("weighting: task 1 MSE, uncertainty", ">", "weighting: task 1 MSE, scale-normalised"),
     ],
+    "04_fine_tuning": [
+        ("fine-tuning, k=1", ">", "scratch, k=1"),
+        ("fine-tuning, k=5", ">", "scratch, k=5"),
+        ("fine-tuning minus scratch, k=1", ">", "fine-tuning minus scratch, k=19"),
+        ("fine-tuning minus scratch, k=2", ">", "fine-tuning minus scratch, k=10"),
+        ("linear probe, k=1", ">", "scratch, k=1"),
+        ("linear probe, k=10", "<", "fine-tuning, k=10"),
+        ("linear probe, k=19", "<", "fine-tuning, k=19"),
+        ("no shift: untuned", ">", 0.5),
+        ("inverted images: untuned", "<", 0.2),
+        ("permuted labels: untuned", "<", 0.2),
+        ("inverted images: tune block2", ">", "inverted images: tune head"),
+        ("inverted images: tune block2", ">", "inverted images: tune block4"),
+        ("inverted images: tune block2", ">", "inverted images: tune block1"),
+        ("permuted labels: tune head", ">", "permuted labels: tune block2"),
+        ("permuted labels: tune block4", ">", "permuted labels: tune block1"),
+    ],
 }
 
 

@@ -56,3 +56,17 @@ def test_bars_and_curves_return_their_axes():
     assert len(a.patches) == 2
     assert plotting.plot_curves([1, 2, 3], {"s": [0.1, 0.2, 0.3]}, spreads={"s": [0.01] * 3}, ax=b) is b
     assert len(b.lines) == 1 and len(b.collections) == 1
+
+
+def test_heatmap_writes_every_value_in_its_cell():
+    _, ax = plt.subplots()
+    values = [[0.1, 0.9, 0.5], [0.8, 0.2, 0.4]]
+    assert plotting.plot_heatmap(values, row_labels=["a", "b"], col_labels=["x", "y", "z"], ax=ax) is ax
+    assert [t.get_text() for t in ax.texts] == ["0.10", "0.90", "0.50", "0.80", "0.20", "0.40"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["x", "y", "z"]
+
+
+def test_heatmap_rejects_labels_that_do_not_fit():
+    with pytest.raises(ValueError, match="need 2 row labels and 3 column labels"):
+        plotting.plot_heatmap(np.zeros((2, 3)), row_labels=["a"], col_labels=["x", "y", "z"])
