@@ -58,6 +58,18 @@ def test_default_set_shapes_labels_and_names(default_glyphs) -> None:
     assert chars.summary() == "20 alphabets, 400 characters, 8000 images of 28x28 from glyphs (seed 0)"
 
 
+def test_first_drawings_shows_one_image_per_character_of_an_alphabet(default_glyphs) -> None:
+    chars = default_glyphs.chars
+    shown = chars.first_drawings(2, 5)
+    assert shown.shape == (5, 28, 28)
+    for row, character in zip(shown, range(40, 45)):  # Glyph03's characters are 40..59
+        first = np.flatnonzero(chars.character == character)[0]
+        assert np.array_equal(row, chars.images[first])
+    assert chars.first_drawings(0, 100).shape == (20, 28, 28), "at most the characters the alphabet has"
+    with pytest.raises(ValueError, match="alphabet must be an index 0..19"):
+        chars.first_drawings(20)
+
+
 def test_glyphs_are_ink_on_black_like_omniglot(default_glyphs) -> None:
     images = default_glyphs.chars.images
     assert 5 < images.mean() < 60 and np.median(images) == 0

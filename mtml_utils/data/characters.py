@@ -152,6 +152,22 @@ class CharacterImages:
             source=self.source,
         )
 
+    def first_drawings(self, alphabet: int, n_characters: int = 8) -> np.ndarray:
+        """The first drawing of each of the first ``n_characters`` characters of one alphabet, for a look.
+
+        Returns:
+            ``(n_characters, size, size)`` uint8 (fewer rows if the alphabet has fewer characters).
+
+        Example:
+            >>> chars.first_drawings(0, 5).shape  # doctest: +SKIP
+            (5, 28, 28)
+        """
+        if not 0 <= alphabet < self.n_alphabets:
+            raise ValueError(f"alphabet must be an index 0..{self.n_alphabets - 1}, got {alphabet}.")
+        characters = np.unique(self.character[self.alphabet == alphabet])[:n_characters]
+        first = [np.flatnonzero(self.character == c)[0] for c in characters]  # first image of each character
+        return self.images[first]
+
     def to_tensor(self, device: torch.device | str = "cpu") -> torch.Tensor:
         """Return all images as a float32 tensor ``(n_images, 1, size, size)`` in ``[0, 1]`` (ink = 1).
 
