@@ -62,7 +62,7 @@ def test_first_drawings_shows_one_image_per_character_of_an_alphabet(default_gly
     chars = default_glyphs.chars
     shown = chars.first_drawings(2, 5)
     assert shown.shape == (5, 28, 28)
-    for row, character in zip(shown, range(40, 45)):  # Glyph03's characters are 40..59
+    for row, character in zip(shown, range(40, 45), strict=True):  # Glyph03's characters are 40..59
         first = np.flatnonzero(chars.character == character)[0]
         assert np.array_equal(row, chars.images[first])
     assert chars.first_drawings(0, 100).shape == (20, 28, 28), "at most the characters the alphabet has"
