@@ -112,3 +112,22 @@ MISTAKES["04_fine_tuning"] = [
             "    set_trainable(model, True)\n    model.head.reset_parameters()\n",
             "the head re-initialised between the probe and fine-tuning, throwing the probe away"),
 ]
+
+MISTAKES["05_blackbox_meta_learning"] = [
+    Mistake("query_labels_leak", "build_sequence", "test_build_sequence",
+            "query_x.new_zeros(b, n_query, n_way)", "F.one_hot(query_y, n_way).to(query_x)",
+            "the query rows carry their own one-hot label: the learner reads the answer from its input"),
+    Mistake("query_not_shuffled", "build_sequence", "test_build_sequence",
+            "order = torch.rand(b, n_query, device=episodes.query_y.device).argsort(dim=1)",
+            "order = torch.arange(n_query, device=episodes.query_y.device).expand(b, n_query)",
+            "queries left class-major: the position of a query gives its label away"),
+    Mistake("labels_not_shuffled_with_images", "build_sequence", "test_build_sequence",
+            "query_y = episodes.query_y.gather(1, order)", "query_y = episodes.query_y",
+            "the query images are shuffled but the labels keep the old order: images and labels misaligned"),
+    Mistake("loss_over_support_positions", "query_loss", "test_query_loss",
+            "query_logits = logits[:, -n_query:]", "query_logits = logits[:, :n_query]",
+            "the loss is taken over the first positions of the sequence, which are the support examples"),
+    Mistake("mask_hides_the_diagonal", "causal_mask", "test_causal_mask",
+            ".triu(diagonal=1)", ".triu(diagonal=0)",
+            "the causal mask also hides each position from itself"),
+]
