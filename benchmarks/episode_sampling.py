@@ -18,9 +18,7 @@ with the median episodes per second of each and their ratio; exits 1 when the ra
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
 import random
 import statistics
 import sys
@@ -30,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from machine import machine_info  # benchmarks/machine.py (this folder is on sys.path)
 from PIL import Image
 
 from mtml_utils.core import choose_cpu_threads, get_device
@@ -125,13 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         "on_device_sampler_median": round(tensor_median, 1),
         "ratio": round(ratio, 1),
         "meets_target": ratio >= args.target,
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__,
-            "load_average_1m_at_start": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
-            "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        },
+        "machine": machine_info(),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -19,7 +19,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -28,6 +27,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from machine import machine_info  # benchmarks/machine.py (this folder is on sys.path)
 
 # Light imports (no nbformat, no torch): the course's own assignment discovery and usage error.
 from autograder.course import list_assignments
@@ -215,23 +216,6 @@ def time_notebook(name: str, profile: str, repeats: int, cold: bool = False) -> 
     return timing
 
 
-def machine_info() -> dict[str, object]:
-    """Where the numbers were measured: CPU count, torch version, the device the notebooks pick, date."""
-    import torch
-
-    from mtml_utils.core import describe_device, get_device
-
-    return {
-        "cpu_count": os.cpu_count(),
-        # Other work on the machine inflates every timing; this says how busy it was.
-        "load_average_1m_at_start": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "device": describe_device(get_device()),
-        "mtml_data_dir": os.environ.get("MTML_DATA_DIR"),
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-    }
 
 
 def verdict(t: Timing) -> str:

@@ -9,7 +9,7 @@ Import the package once under one alias::
     device = mtml.setup(seed=0)
 """
 
-from mtml_utils import checks, episodes, multitask, plotting, transfer
+from mtml_utils import checks, episodes, maml, multitask, plotting, transfer
 from mtml_utils.core import describe_device, get_device, seed_everything, setup
 from mtml_utils.data import (
     CharacterImages,
@@ -51,6 +51,7 @@ __all__ = [
     "by_profile",
     "checks",
     "episodes",
+    "maml",
     "multitask",
     "transfer",
     "describe_device",
