@@ -90,7 +90,7 @@ def test_adapt_is_functional_and_steps_downhill():
     phi = adapt(model, dict(model.named_parameters()), x, y, inner_lr=0.01, inner_steps=5)
     for k, v in model.named_parameters():
         assert torch.equal(v, before[k]), f"adapt changed the model's own parameter {k}"
-    loss = lambda p: float(F.mse_loss(functional_call(model, p, (x,)), y))  # noqa: E731
+    loss = lambda p: F.mse_loss(functional_call(model, p, (x,)), y).item()  # noqa: E731
     assert loss(phi) < loss(before)
     assert adapt(model, before, x, y, inner_lr=0.01, inner_steps=0) is before
 
