@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +37,17 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 AMPLITUDE_RANGE = (0.1, 5.0)  # Finn et al. (2017), section 5.1
 PHASE_RANGE = (0.0, math.pi)
 INPUT_RANGE = (-5.0, 5.0)
+
+
+class TaskBatch(Protocol):
+    """Any batch of tasks with support and query tensors whose first dimension is the task: the sinusoid
+    :class:`RegressionTasks`, or the Omniglot :class:`mtml_utils.episodes.Episodes` (with a classification
+    ``loss_fn`` such as ``F.cross_entropy``)."""
+
+    support_x: torch.Tensor
+    support_y: torch.Tensor
+    query_x: torch.Tensor
+    query_y: torch.Tensor
 
 
 @dataclass(frozen=True)
@@ -145,7 +157,7 @@ def adapt(
 
 def maml_loss(
     model: nn.Module,
-    tasks: RegressionTasks,
+    tasks: TaskBatch,
     *,
     inner_lr: float,
     inner_steps: int = 1,
@@ -175,7 +187,7 @@ def maml_loss(
 
 def maml_loss_per_task_loop(
     model: nn.Module,
-    tasks: RegressionTasks,
+    tasks: TaskBatch,
     *,
     inner_lr: float,
     inner_steps: int = 1,
@@ -193,7 +205,7 @@ def maml_loss_per_task_loop(
         return functional_call(model, dict(zip(names, phi, strict=True)), (x,))
 
     losses = []
-    for t in range(len(tasks)):
+    for t in range(len(tasks.support_x)):
         phi = list(theta)
         for _ in range(inner_steps):
             support = loss_fn(run(phi, tasks.support_x[t]), tasks.support_y[t])
@@ -206,16 +218,18 @@ def maml_loss_per_task_loop(
 @torch.no_grad()
 def loss_after_steps(
     model: nn.Module,
-    tasks: RegressionTasks,
+    tasks: TaskBatch,
     *,
     inner_lr: float,
     steps: list[int],
     loss_fn: LossFn = F.mse_loss,
+    score_fn: LossFn | None = None,
 ) -> torch.Tensor:
     """Query loss of every task after each number of fine-tuning steps in ``steps``: ``(len(steps), T)``.
 
-    Plain gradient descent on each task's support set from the model's parameters (how a meta-learned or a
-    pre-trained model is evaluated on held-out tasks), all tasks at once.
+    Plain gradient descent with ``loss_fn`` on each task's support set from the model's parameters (how a
+    meta-learned or a pre-trained model is evaluated on held-out tasks), all tasks at once. The query set
+    is scored with ``score_fn(prediction, target)`` (default: ``loss_fn``; e.g. an accuracy).
 
     Example:
         >>> loss_after_steps(sinusoid_mlp(), sinusoid_tasks(8, 5, 20), inner_lr=0.01, steps=[0, 1, 10]).shape
@@ -232,7 +246,7 @@ def loss_after_steps(
                 phi = adapt(model, phi, sx, sy, inner_lr=inner_lr, inner_steps=n - done, first_order=True,
                             loss_fn=loss_fn)
             done = n
-            out.append(loss_fn(functional_call(model, phi, (qx,)), qy))
+            out.append((score_fn or loss_fn)(functional_call(model, phi, (qx,)), qy))
         return torch.stack(out)
 
     return vmap(curve)(tasks.support_x, tasks.support_y, tasks.query_x, tasks.query_y).T  # (T, S) -> (S, T)

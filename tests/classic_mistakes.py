@@ -131,3 +131,33 @@ MISTAKES["05_blackbox_meta_learning"] = [
             ".triu(diagonal=1)", ".triu(diagonal=0)",
             "the causal mask also hides each position from itself"),
 ]
+
+MISTAKES["06_maml_hessian"] = [
+    Mistake("inner_loop_detaches", "inner_adapt", "test_inner_adapt",
+            "phi = {name: p - inner_lr * g for (name, p), g in zip(phi.items(), grads)}",
+            "phi = {name: (p - inner_lr * g).detach().requires_grad_()\n"
+            "               for (name, p), g in zip(phi.items(), grads)}",
+            "each inner step detached (and made a new leaf): the meta-gradient stops at the last step"),
+    Mistake("inner_loop_forgets_create_graph", "inner_adapt", "test_inner_adapt",
+            "create_graph=create_graph)", "create_graph=False)",
+            "the inner gradients taken without a graph: the Hessian term silently disappears"),
+    Mistake("inner_loop_mutates_the_model", "inner_adapt", "test_inner_adapt",
+            "        phi = {name: p - inner_lr * g for (name, p), g in zip(phi.items(), grads)}\n",
+            "        with torch.no_grad():\n            for p, g in zip(phi.values(), grads):\n"
+            "                p -= inner_lr * g\n",
+            "an optimizer-style in-place update: the model's own parameters change during the inner loop"),
+    Mistake("meta_gradient_without_create_graph", "maml_meta_gradient", "test_maml_meta_gradient",
+            "n_steps=n_steps, create_graph=True)", "n_steps=n_steps, create_graph=False)",
+            "the second-order meta-gradient computed through an inner loop without a graph (first order)"),
+    Mistake("hessian_missing_factor_two", "linear_regression_meta_gradient",
+            "test_linear_regression_meta_gradient",
+            "hessian = 2 / n_tr * x_tr.T @ x_tr", "hessian = 1 / n_tr * x_tr.T @ x_tr",
+            "the Hessian of the mean squared error without its factor 2"),
+    Mistake("hvp_without_create_graph", "hessian_vector_product", "test_hessian_vector_product",
+            "torch.autograd.grad(loss, params, create_graph=True)", "torch.autograd.grad(loss, params)",
+            "the first gradient taken without a graph: it cannot be differentiated a second time"),
+    Mistake("first_order_gradient_at_theta", "first_order_meta_gradient", "test_first_order_meta_gradient",
+            "phi = {name: p.detach().requires_grad_() for name, p in phi.items()}",
+            "phi = {name: p.detach().requires_grad_() for name, p in theta.items()}",
+            "the first-order meta-gradient evaluated at theta instead of at the adapted parameters"),
+]

@@ -26,9 +26,9 @@ def _tasks(n=25, k=10, q=10, seed=0, dtype=torch.float32):
     return type(tasks)(*(t.to(dtype) for t in vars(tasks).values()))
 
 
-def _meta_gradient(loss_fn, model, tasks, **kwargs) -> torch.Tensor:
+def _meta_gradient(meta_loss, model, tasks, **kwargs) -> torch.Tensor:
     model.zero_grad()
-    loss_fn(model, tasks, **kwargs).backward()
+    meta_loss(model, tasks, **kwargs).backward()
     return torch.cat([p.grad.flatten() for p in model.parameters()])
 
 
@@ -142,3 +142,29 @@ def test_a_few_hundred_maml_steps_make_one_step_of_adaptation_pay():
         optimizer.step()
     after = loss_after_steps(model, held_out, inner_lr=0.01, steps=[1]).mean()
     assert after < 0.6 * start
+
+
+def test_classification_episodes_with_cross_entropy_and_an_accuracy_score():
+    """maml_loss and loss_after_steps take any batch with support/query fields, e.g. Omniglot episodes."""
+    from mtml_utils.episodes import Episodes
+
+    torch.manual_seed(7)
+    b, n, k, q = 3, 4, 2, 5
+    labels = lambda m: torch.arange(n).repeat_interleave(m).expand(b, n * m).clone()  # noqa: E731
+    centres = torch.randn(b, n, 6)
+    episodes = Episodes(support_x=centres.repeat_interleave(k, 1) + 0.05 * torch.randn(b, n * k, 6),
+                        support_y=labels(k),
+                        query_x=centres.repeat_interleave(q, 1) + 0.05 * torch.randn(b, n * q, 6),
+                        query_y=labels(q), classes=torch.zeros(b, n, dtype=torch.long),
+                        support_index=torch.zeros(b, n * k, dtype=torch.long),
+                        query_index=torch.zeros(b, n * q, dtype=torch.long))
+    model = torch.nn.Linear(6, n)
+    kwargs = dict(inner_lr=0.5, inner_steps=2, loss_fn=F.cross_entropy)
+    fast = _meta_gradient(maml_loss, model, episodes, **kwargs)
+    plain = _meta_gradient(maml_loss_per_task_loop, model, episodes, **kwargs)
+    assert (fast - plain).abs().max() < 1e-6
+    accuracy = lambda logits, y: (logits.argmax(-1) == y).float().mean()  # noqa: E731
+    scores = loss_after_steps(model, episodes, inner_lr=1.0, steps=[0, 20], loss_fn=F.cross_entropy,
+                              score_fn=accuracy)
+    assert scores.shape == (2, b)
+    assert (scores[1] == 1.0).all() and scores[0].mean() < 0.9, "fine-tuning on the support separates them"

@@ -149,6 +149,18 @@ CLAIMS: dict[str, list[tuple[str, str, str | float]]] = {
         ("20-way one-shot error, transformer (meta-learned)", "<",
          "20-way one-shot error, nearest neighbour (pixels)"),
     ],
+    "06_maml_hessian": [  # within 25 % of Finn et al.'s 0.67 / 0.38 / 0.35, the baseline at least 5x worse
+        ("MAML, K=5: MSE after 1 steps", "<", 1.25 * 0.67),
+        ("MAML, K=5: MSE after 5 steps", "<", 1.25 * 0.38),
+        ("MAML, K=5: MSE after 10 steps", "<", 1.25 * 0.35),
+        ("pre-trained / MAML, K=5, after 10 steps", ">", 5.0),
+        ("MAML, K=5: MSE after 0 steps", ">", "MAML, K=5: MSE after 1 steps"),
+        ("MAML, K=10: MSE after 1 steps", "<", "MAML, K=5: MSE after 1 steps"),
+        ("second order (1500 meta-steps): MSE after 1 step", "<",
+         "first order (1500 meta-steps): MSE after 1 step"),
+        ("second order, 8 inner steps: MB held", ">", "second order, 1 inner steps: MB held"),
+        ("first order, 8 inner steps: MB held", "<", "second order, 8 inner steps: MB held"),
+    ],
 }
 
 
