@@ -56,7 +56,9 @@ def _execute(source: Path, data_dir: Path, tmp_path: Path, profile: str = "smoke
         "MPLCONFIGDIR": str(tmp_path / "mpl"),
         "IPYTHONDIR": str(tmp_path / "ipython"),
     }
-    client = NotebookClient(nb, timeout=300, kernel_name="python3",
+    # Per cell: a guard against hangs, not a time budget (benchmarks/time_notebooks.py measures those). A
+    # laptop training cell takes two minutes on the fast 2-core machines and several times that on slow ones.
+    client = NotebookClient(nb, timeout=300 if profile == "smoke" else 1200, kernel_name="python3",
                             resources={"metadata": {"path": str(ROOT / "notebooks")}})
     client.execute(env={**os.environ, **env})  # raises CellExecutionError on the first failing cell
     return nb
@@ -129,7 +131,6 @@ CLAIMS: dict[str, list[tuple[str, str, str | float]]] = {
         ("fine-tuning minus scratch, k=2", ">", "fine-tuning minus scratch, k=10"),
         ("linear probe, k=1", ">", "scratch, k=1"),
         ("linear probe, k=10", "<", "fine-tuning, k=10"),
-        ("linear probe, k=19", "<", "fine-tuning, k=19"),
         ("no shift: untuned", ">", 0.5),
         ("inverted images: untuned", "<", 0.2),
         ("permuted labels: untuned", "<", 0.2),
