@@ -12,14 +12,16 @@ import functools
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from autograder import COURSE_ROOT
@@ -120,7 +122,7 @@ def grade_submissions(
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             futures = {pool.submit(grade_one, sub): sub for sub in submissions}
             try:
-                for done, future in enumerate(as_completed(futures), start=1):
+                for done, future in enumerate(_completed_or_interrupted(futures), start=1):
                     sub = futures[future]
                     row = future.result()
                     rows[(sub.student_id, sub.assignment)] = row
@@ -145,6 +147,25 @@ def grade_submissions(
                 shutil.copyfile(log, Path(logs_dir) / log.name)
             echo(f"Grading logs in {logs_dir}")
     return ordered
+
+
+def _completed_or_interrupted(futures: Iterable[Future]) -> Iterator[Future]:
+    """The futures as they complete, like ``as_completed``; Ctrl-C is turned into KeyboardInterrupt only
+    between waits. Raised inside ``concurrent.futures``' own waiting, it can leave a future's lock held,
+    and the pool's shutdown then waits forever for a worker blocked on that lock."""
+    interrupted = threading.Event()
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.set()) if in_main else None
+    try:
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            yield from done
+            if interrupted.is_set():
+                raise KeyboardInterrupt
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
 
 
 def check_writable(out: Path) -> None:
