@@ -20,11 +20,15 @@ c.Execute.timeout = 300
 # A deleted or de-tagged test cell must score 0, not silently become "needs manual grade".
 c.OverwriteCells.add_missing_cells = True
 
-# nbgrader zeroes a test cell that writes anything to stderr, so a harmless warning would cost the
-# student the cell. Right after execution, stderr of graded cells without an error is moved to stdout.
+# Each assignment's hidden tests (source/<assignment>/grading.py) run in the grader, never in a
+# student's kernel, and must never be copied into a release.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "grading.py"]
+
+# TrustedExecute runs the notebook like nbgrader's Execute, then decides each test cell in the grader
+# process from the hidden tests and writes the outputs nbgrader scores from (a warning on stderr
+# costs nothing; only a failed check does).
 c.Autograde.autograde_preprocessors = [
-    "nbgrader.preprocessors.Execute",
-    "autograder.preprocessors.StderrToStdout",
+    "autograder.preprocessors.TrustedExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",

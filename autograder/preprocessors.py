@@ -1,14 +1,25 @@
-"""nbconvert preprocessors the course adds to nbgrader's autograde pipeline."""
+"""nbconvert preprocessors the course adds to nbgrader's autograde pipeline.
+
+:class:`TrustedExecute` replaces nbgrader's ``Execute``: it runs the notebook in the (sandboxed)
+kernel as usual, then decides every test cell's verdict in the grader process with the
+assignment's hidden tests (:mod:`autograder.hidden`) and writes the outputs nbgrader scores from:
+one error output with a one-line reason when the test failed, none when it passed.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from nbconvert.preprocessors import Preprocessor
 from nbformat import NotebookNode
-from traitlets import Bool
+from nbformat.v4 import new_code_cell, new_output
+from nbgrader.preprocessors import Execute
+from traitlets import Bool, Integer
 
+from autograder import wire
 from autograder.course import is_test_cell
+from autograder.hidden import GRADING_MODULE, Verdict, load_hidden_tests, one_line, run_hidden_test
 
 
 def stderr_to_stdout(cell: NotebookNode) -> bool:
@@ -39,7 +50,7 @@ def stderr_to_stdout(cell: NotebookNode) -> bool:
 
 
 class StderrToStdout(Preprocessor):
-    """Apply :func:`stderr_to_stdout` to every cell; inserted right after nbgrader's ``Execute``.
+    """Apply :func:`stderr_to_stdout` to every cell (for courses that keep nbgrader's own ``Execute``).
 
     Example (in ``nbgrader_config.py``)::
 
@@ -54,3 +65,108 @@ class StderrToStdout(Preprocessor):
         for cell in nb.cells:
             stderr_to_stdout(cell)
         return nb, resources
+
+
+def visible_error(cell: NotebookNode) -> str | None:
+    """The last error line of a cell's outputs, or ``None`` (``ValueError: bad k_shot``)."""
+    errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    if not errors:
+        return None
+    return one_line(f"{errors[-1].get('ename', 'Error')}: {errors[-1].get('evalue', '')}".rstrip(": "))
+
+
+def verdict_outputs(cell: NotebookNode, verdict: Verdict) -> list[NotebookNode]:
+    """The outputs nbgrader scores a test cell from: the kernel's own output as plain text or displays
+    (never an error, stderr or an ``execute_result``, which nbgrader would read as a score), then one
+    error output carrying the reason when the test failed.
+
+    Example:
+        >>> cell = new_code_cell("")
+        >>> cell.outputs = [new_output("error", ename="AssertionError", evalue="", traceback=[])]
+        >>> [o.output_type for o in verdict_outputs(cell, Verdict(True))]
+        []
+    """
+    kept = []
+    for output in cell.get("outputs", []):
+        kind = output.get("output_type")
+        if kind == "stream":
+            kept.append(new_output("stream", name="stdout", text=output.get("text", "")))
+        elif kind in ("display_data", "execute_result"):
+            data, metadata = output.get("data", {}), output.get("metadata", {})
+            kept.append(new_output("display_data", data=data, metadata=metadata))
+    if not verdict.passed:
+        kept.append(new_output("error", ename="TestFailed", evalue=verdict.reason,
+                               traceback=[f"Test failed: {verdict.reason}"]))
+    return kept
+
+
+class TrustedExecute(Execute):
+    """nbgrader's ``Execute``, with every test cell's verdict decided outside the kernel.
+
+    For a test cell whose ``grade_id`` has a hidden test in ``source/<assignment>/grading.py``, the
+    verdict is: the cell's visible code ran without an error in the kernel, and the hidden test passed
+    in this process. A test cell without a hidden test keeps nbgrader's rule (no error output), which a
+    student's kernel can forge: the course's own assignments have a hidden test for every test cell.
+    """
+
+    max_output_chars = Integer(
+        200_000, help="characters of text output kept per cell; the rest of an output flood is dropped",
+    ).tag(config=True)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._hidden: dict[str, dict] = {}
+        self._chars: dict[int, int] = {}
+
+    def hidden_tests(self, assignment: str) -> dict:
+        """The hidden tests of ``assignment`` from the course root's ``source/`` (cached)."""
+        if assignment not in self._hidden:
+            root = Path(self.config.CourseDirectory.get("root", "."))
+            source = str(self.config.CourseDirectory.get("source_directory", "source"))
+            self._hidden[assignment] = load_hidden_tests(root / source / assignment / GRADING_MODULE)
+        return self._hidden[assignment]
+
+    def preprocess_cell(self, cell: NotebookNode, resources: Any, index: int) -> tuple[NotebookNode, Any]:
+        cell, resources = super().preprocess_cell(cell, resources, index)
+        if not is_test_cell(cell):
+            return cell, resources
+        grade_id = cell.metadata["nbgrader"].get("grade_id", "")
+        assignment = (resources or {}).get("nbgrader", {}).get("assignment", "")
+        test = self.hidden_tests(assignment).get(grade_id)
+        error = visible_error(cell)
+        if error is not None:
+            verdict = Verdict(False, one_line(f"a visible check failed: {error}"))
+        elif test is None:
+            stderr_to_stdout(cell)
+            return cell, resources
+        else:
+            verdict = run_hidden_test(test, grade_id, lambda source: self._run_probe(source, index))
+        cell.outputs = verdict_outputs(cell, verdict)
+        # Later update_display messages must not rewrite the verdict written here.
+        self.clear_display_id_mapping(index)
+        return cell, resources
+
+    def _run_probe(self, source: str, index: int) -> list[dict[str, Any]]:
+        probe = new_code_cell(source)
+        test_cell = self.nb.cells[index]
+        try:
+            self.execute_cell(probe, index, store_history=False)
+        finally:  # nbclient stores the executed cell at its index: put the test cell back
+            self.nb.cells[index] = test_cell
+        return probe.outputs
+
+    def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> NotebookNode | None:
+        """Keep at most :attr:`max_output_chars` of text per cell, so an output flood cannot fill the
+        grader's memory (a probe's result is exempt: :mod:`autograder.wire` caps its size)."""
+        content = msg.get("content", {})
+        if msg.get("msg_type") == "display_data" and wire.MIME in content.get("data", {}):
+            return super().output(outs, msg, display_id, cell_index)
+        size = len(str(content.get("text", ""))) + len(str(content.get("data", "")))
+        used = self._chars.get(cell_index, 0)
+        self._chars[cell_index] = used + size
+        if used + size > self.max_output_chars:
+            if used <= self.max_output_chars:
+                note = "\n... output truncated by the grader ...\n"
+                outs.append(new_output("stream", name="stdout", text=note))
+            return None
+        return super().output(outs, msg, display_id, cell_index)
