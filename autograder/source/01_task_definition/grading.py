@@ -85,7 +85,8 @@ def test_sample_task_batch(t):
     seen = {int(v) for batch in out["last"] for _, _, y in batch for v in y}
     assert len(seen) == 50, f"examples must be drawn at random from the whole task, saw {len(seen)} of 50"
     first, second = out["again"]
-    same = all(t1 == t2 and torch.equal(y1, y2) for (t1, _, y1), (t2, _, y2) in zip(first, second, strict=True))
+    pairs = zip(first, second, strict=True)
+    same = all(t1 == t2 and torch.equal(y1, y2) for (t1, _, y1), (t2, _, y2) in pairs)
     assert same, "the same generator seed must give the same batch"
 
 
