@@ -9,14 +9,23 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from autograder.course import format_points, is_test_cell, isolated_environment, load_notebook
+from autograder import COURSE_ROOT
+from autograder.course import (
+    format_points,
+    is_test_cell,
+    isolated_environment,
+    kernel_connection,
+    load_notebook,
+)
 from autograder.errors import UsageError
+from autograder.sandbox import describe, sandbox_policy
 
 if TYPE_CHECKING:  # nbformat is slow to import; the command line reads DEFAULT_CELL_TIMEOUT from here
     import nbformat
@@ -122,7 +131,10 @@ def _execute(nb: nbformat.NotebookNode, cwd: Path, tmp: Path, profile: str, cell
     from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
 
-    env = {**os.environ, **isolated_environment(tmp, profile)}
+    policy = sandbox_policy(hide=[COURSE_ROOT / "source"])
+    if not policy.namespaces:
+        print(describe(policy), file=sys.stderr)
+    env = {**os.environ, **isolated_environment(tmp, profile, policy)}
     client = NotebookClient(
         nb,
         timeout=cell_timeout,
@@ -137,6 +149,8 @@ def _execute(nb: nbformat.NotebookNode, cwd: Path, tmp: Path, profile: str, cell
         on_cell_executed=_record_reply_error,
     )
     client.km = client.create_kernel_manager()
+    for name, value in kernel_connection(tmp / "jupyter_runtime").items():
+        setattr(client.km, name, value)
     # Only the kernelspec written for this run, so a user-level "python3" cannot run another Python.
     client.km.kernel_spec_manager = KernelSpecManager(kernel_dirs=[str(tmp / "jupyter_path" / "kernels")])
     stopped: str | None = None

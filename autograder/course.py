@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from autograder import COURSE_ROOT
 from autograder.errors import UsageError
+from autograder.sandbox import Policy, kernel_argv, prepare_keep_dirs
 
 if TYPE_CHECKING:  # nbformat pulls in jsonschema (seconds on a busy machine): imported when used
     import nbformat
@@ -165,10 +166,13 @@ def copy_course(course_root: Path, dest: Path, assignments: list[str]) -> Path:
     return dest
 
 
-def isolated_environment(workdir: Path, profile: str = "smoke") -> dict[str, str]:
+def isolated_environment(
+    workdir: Path, profile: str = "smoke", sandbox: Policy | None = None
+) -> dict[str, str]:
     """Environment variables for a grading or checking kernel, with every Jupyter, IPython and
     matplotlib folder inside ``workdir`` and a ``python3`` kernel bound to this interpreter (its
-    kernelspec is written to ``workdir/jupyter_path/kernels/python3``).
+    kernelspec is written to ``workdir/jupyter_path/kernels/python3``). With ``sandbox``, that kernel
+    runs in the sandbox (:mod:`autograder.sandbox`), which keeps ``workdir`` visible and writable.
 
     Profiles only change sizes, so ``smoke`` grades the same code paths in seconds; nothing may
     download (``MTML_OFFLINE=1``) and plots render off screen. Returns only the variables to set;
@@ -189,7 +193,13 @@ def isolated_environment(workdir: Path, profile: str = "smoke") -> dict[str, str
     }
     for folder in dirs.values():
         folder.mkdir(parents=True, exist_ok=True)
-    kernels = write_kernelspec(workdir / "jupyter_path")
+    policy_file = None
+    if sandbox is not None:
+        sandbox.keep = [str(workdir.resolve())]
+        policy_file = sandbox.write(workdir / "sandbox.json")
+    kernels = write_kernelspec(workdir / "jupyter_path", policy_file)
+    if sandbox is not None:
+        prepare_keep_dirs(sandbox)
     env = {name: str(folder) for name, folder in dirs.items()}
     # JUPYTER_PATH is searched first, so a user's own "python3" kernel cannot point elsewhere.
     env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(kernels.parent), os.environ.get("JUPYTER_PATH")]))
@@ -210,8 +220,9 @@ def path_with_interpreter_bin(path: str) -> str:
     return os.pathsep.join([bin_dir, *parts])
 
 
-def write_kernelspec(jupyter_path: Path) -> Path:
-    """Write a ``python3`` kernelspec running this interpreter under ``jupyter_path/kernels``.
+def write_kernelspec(jupyter_path: Path, sandbox_policy: Path | None = None) -> Path:
+    """Write a ``python3`` kernelspec running this interpreter under ``jupyter_path/kernels``
+    (inside the sandbox described by the policy file ``sandbox_policy``, when given).
 
     Example:
         >>> write_kernelspec(Path(tmp)).name  # doctest: +SKIP
@@ -219,8 +230,9 @@ def write_kernelspec(jupyter_path: Path) -> Path:
     """
     spec_dir = Path(jupyter_path) / "kernels" / "python3"
     spec_dir.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     spec = {
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "argv": argv if sandbox_policy is None else kernel_argv(sandbox_policy, argv),
         "display_name": "Python 3 (ipykernel)",
         "language": "python",
     }
@@ -249,4 +261,25 @@ def nbgrader_api(course_dir: Path, cell_timeout: int | None = None) -> Any:
     config.CourseDirectory.root = str(Path(course_dir).resolve())
     if cell_timeout is not None:
         config.Execute.timeout = int(cell_timeout)
+    for name, value in kernel_connection().items():
+        setattr(config.KernelManager, name, value)
     return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+
+
+def kernel_connection(runtime_dir: Path | None = None) -> dict[str, str]:
+    """How this process talks to its kernels: Unix sockets in ``runtime_dir`` (default
+    ``JUPYTER_RUNTIME_DIR``; a sandboxed kernel has no network, so TCP cannot reach it), one name
+    prefix (and connection file) per process, as each runs one kernel at a time; empty off POSIX.
+
+    Example:
+        >>> kernel_connection()["transport"]  # doctest: +SKIP
+        'ipc'
+    """
+    if os.name != "posix":
+        return {}
+    if runtime_dir is None:
+        from jupyter_core.paths import jupyter_runtime_dir
+
+        runtime_dir = Path(jupyter_runtime_dir())
+    prefix = Path(runtime_dir) / f"k{os.getpid()}"
+    return {"transport": "ipc", "ip": str(prefix), "connection_file": f"{prefix}.json"}

@@ -37,6 +37,7 @@ from autograder.course import (
 from autograder.errors import UsageError
 from autograder.processes import TAG_VARIABLE, RunningGraders, kill_process_tree, wait_unreaped
 from autograder.results import GradeRow, format_table, read_gradebook_row, write_csv
+from autograder.sandbox import describe, sandbox_policy
 from autograder.submissions import Submission, copy_submission, find_submissions
 
 DEFAULT_STUDENT_TIMEOUT = 1800
@@ -88,7 +89,11 @@ def grade_submissions(
     # A kernel may leave files the cleanup cannot delete; the grades are written before it anyway.
     with tempfile.TemporaryDirectory(prefix="mtml-grade-", ignore_cleanup_errors=True) as tmp:
         course = copy_course(course_root, Path(tmp) / "course", assignments)
-        env = {**os.environ, **isolated_environment(Path(tmp) / "env", profile)}
+        hidden = [Path(course_root) / "source", submissions_root, course, Path(tmp) / "logs"]
+        hidden += [p for p in (out, logs_dir) if p is not None and Path(p).exists()]
+        policy = sandbox_policy(hidden, cpu_s=max(3600, int(2 * student_timeout)))
+        echo(describe(policy))
+        env = {**os.environ, **isolated_environment(Path(tmp) / "env", profile, policy)}
         echo(f"Preparing the gradebook for {', '.join(assignments)} ...")
         api = nbgrader_api(course, cell_timeout)
         for name in assignments:

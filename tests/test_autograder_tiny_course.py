@@ -25,6 +25,8 @@ from autograder.grade import kill_process_tree
 from autograder.preprocessors import stderr_to_stdout
 
 ASSIGNMENT = "tiny"
+#: Set in the grader's environment by each test; the kernels inherit it, so the test finds what is left.
+MARK_VARIABLE = "MTML_TEST_RUN"
 ADD_TEST = (
     "# Checks add on small integers; the warning below must not cost the points.\n"
     "warnings.warn('a harmless warning from the test')\n"
@@ -73,7 +75,7 @@ def submit(submissions: Path, student: str, nb: nbformat.NotebookNode, answer_in
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     """Environment of the grader subprocess: Jupyter, IPython and matplotlib folders in tmp_path."""
-    return {**os.environ, **isolated_environment(tmp_path / "home", "smoke")}
+    return {**os.environ, **isolated_environment(tmp_path / "home", "smoke"), MARK_VARIABLE: str(tmp_path)}
 
 
 def grade(env: dict[str, str], course: Path, submissions: Path, out: Path, *options: str) -> tuple[int, str]:
@@ -150,53 +152,74 @@ def test_check_survives_endless_cells_and_dead_kernels(tmp_path: Path, env: dict
     assert add_line in proc.stdout and mul_line in proc.stdout, proc.stdout
 
 
-def submit_sleeper(tmp_path: Path) -> tuple[Path, Path]:
-    """A course and a student "sleepy" whose first answer writes its kernel's PID, then sleeps 10 min."""
+def sleeping(marker: str) -> list[psutil.Process]:
+    """Processes running ``sleep <marker>``: a kernel in the sandbox cannot write anywhere the test can
+    read, so a sleeper shows that it started, and later that it is gone, by the process it runs."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        if process.info["cmdline"] == ["sleep", marker] and not gone(process.pid):
+            found.append(process)
+    return found
+
+
+def leftover_kernels(run: str) -> list[psutil.Process]:
+    """Processes of this test's grading run (their environment holds ``MARK_VARIABLE=run``) still running."""
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get(MARK_VARIABLE) == run and not gone(process.pid):
+                found.append(process)
+        except (psutil.Error, OSError):
+            pass
+    return found
+
+
+def submit_sleeper(tmp_path: Path) -> tuple[Path, str]:
+    """A course and a student "sleepy" whose first answer waits ten minutes for ``sleep <marker>``."""
     course = make_course(tmp_path / "course")
     source = nbformat.read(course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
-    pid_file = tmp_path / "kernel.pid"
-    sleeper = f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(600)"
+    marker = f"{600 + os.getpid() % 1000}.{time.time_ns() % 997}"
+    sleeper = f"import subprocess\nsubprocess.run(['sleep', {marker!r}])"
     submit(tmp_path / "submitted", "sleepy", source, 1, sleeper)
-    return course, pid_file
+    return course, marker
+
+
+def wait_until_gone(marker: str, run: str, what: str) -> None:
+    deadline = time.monotonic() + 10
+    while sleeping(marker) or leftover_kernels(run):
+        assert time.monotonic() < deadline, f"{what}: {sleeping(marker) + leftover_kernels(run)} running"
+        time.sleep(0.2)
 
 
 @pytest.mark.slow
 def test_whole_notebook_timeout_scores_zero_and_kills_the_kernel(tmp_path: Path, env: dict[str, str]) -> None:
-    course, pid_file = submit_sleeper(tmp_path)
+    course, marker = submit_sleeper(tmp_path)
     out = tmp_path / "grades.csv"
     code, text = grade(env, course, tmp_path / "submitted", out, "--student-timeout", "10")
     assert code == 0, text
     row = read_rows(out)["sleepy"]
     assert (row["score"], row["test_add"], row["test_mul"]) == ("0", "0", "0")
     assert "longer than 10 s" in row["status"]
-    kernel_pid = int(pid_file.read_text())
-    deadline = time.monotonic() + 10
-    while not gone(kernel_pid):
-        assert time.monotonic() < deadline, "the timed-out student's kernel is still running"
-        time.sleep(0.2)
+    wait_until_gone(marker, env[MARK_VARIABLE], "the timed-out student's kernel or its sleeper")
 
 
 @pytest.mark.slow
 def test_ctrl_c_stops_the_batch_and_its_kernels(tmp_path: Path, env: dict[str, str]) -> None:
-    course, pid_file = submit_sleeper(tmp_path)
+    course, marker = submit_sleeper(tmp_path)
     out = tmp_path / "grades.csv"
     proc = subprocess.Popen(
         [sys.executable, "-m", "autograder", "grade", str(tmp_path / "submitted"), "--course", str(course),
          "--out", str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     deadline = time.monotonic() + 120
-    while not pid_file.exists() or not pid_file.read_text():
+    while not sleeping(marker):
         assert time.monotonic() < deadline and proc.poll() is None, "the sleeper never started"
         time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     output, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, output
     assert "interrupted" in output and not out.exists()
-    kernel_pid = int(pid_file.read_text())
-    deadline = time.monotonic() + 10
-    while not gone(kernel_pid):
-        assert time.monotonic() < deadline, "the interrupted student's kernel is still running"
-        time.sleep(0.2)
+    wait_until_gone(marker, env[MARK_VARIABLE], "the interrupted student's kernel or its sleeper")
 
 
 def test_kill_process_tree_reaches_a_child_in_its_own_session(tmp_path: Path) -> None:
@@ -243,52 +266,51 @@ CORRECT_ADD = "def add(a, b):\n    return a + b\n"
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     """One batch, graded in order (--jobs 1): ``a_sleeper`` leaves a background process in a session of
-    its own, ``b_planter`` plants an ``autograder`` package in the temporary course, ``c_victim`` is
-    correct, the student with a very long id breaks the grader."""
+    its own, ``b_planter`` tries to plant an ``autograder`` package where the grader would import it (its
+    answer is right only if every attempt fails), ``c_victim`` is correct, the student with a very long
+    id breaks the grader."""
     tmp = tmp_path_factory.mktemp("hostile")
     course = make_course(tmp / "course")
     source = nbformat.read(course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
-    marker, planted, pid_file = tmp / "hijacked", tmp / "planted", tmp / "sleeper.pid"
+    marker = tmp / "hijacked"
+    sleep_marker = f"{300 + os.getpid() % 1000}.{time.time_ns() % 991}"
     fake = f"open({str(marker)!r}, 'w').write('hijacked')\nraise SystemExit(0)\n"
     plant = (
-        "import pathlib\n"
-        "course = pathlib.Path.cwd().parents[2]  # the kernel's cwd: <course>/submitted/<student>/<a>\n"
-        "(course / 'autograder').mkdir(exist_ok=True)\n"
-        "(course / 'autograder' / '__init__.py').write_text('')\n"
-        f"(course / 'autograder' / '_autograde_one.py').write_text({fake!r})\n"
-        f"open({str(planted)!r}, 'w').write(str(course))\n" + CORRECT_ADD
+        "import pathlib, autograder\n"
+        "planted = 0\n"
+        "# its own working directory is a scratch copy, writable and harmless; these are not\n"
+        f"for where in [pathlib.Path({str(course)!r}), *pathlib.Path(autograder.__file__).parents[:2]]:\n"
+        "    try:\n"
+        "        (where / 'autograder').mkdir(exist_ok=True)\n"
+        f"        (where / 'autograder' / '_autograde_one.py').write_text({fake!r})\n"
+        "        planted += 1\n"
+        "    except OSError:\n"
+        "        pass\n"
+        "def add(a, b):\n    return a + b + planted\n"
     )
-    sleeper = (
-        "import subprocess\n"
-        "child = subprocess.Popen(['sleep', '300'], start_new_session=True)\n"
-        f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n" + CORRECT_ADD
-    )
+    sleeper = ("import subprocess\n"
+               f"subprocess.Popen(['sleep', {sleep_marker!r}], start_new_session=True)\n" + CORRECT_ADD)
     submissions = tmp / "submitted"
     submit(submissions, "a_sleeper", source, 1, sleeper)
     submit(submissions, "b_planter", source, 1, plant)
     submit(submissions, "c_victim", source)
     submit(submissions, LONG_ID, source)
-    env = {**os.environ, **isolated_environment(tmp / "home", "smoke")}
+    env = {**os.environ, **isolated_environment(tmp / "home", "smoke"), MARK_VARIABLE: str(tmp)}
     out = tmp / "grades.csv"
     code, text = grade(env, course, submissions, out, "--jobs", "1")
     return {"code": code, "text": text, "rows": read_rows(out) if out.exists() else {}, "marker": marker,
-            "planted": planted, "pid_file": pid_file}
+            "sleep_marker": sleep_marker, "run": env[MARK_VARIABLE]}
 
 
 @pytest.mark.slow
 def test_a_background_process_dies_with_its_students_grading(hostile: dict) -> None:
-    assert hostile["pid_file"].exists(), hostile["text"]
-    pid = int(hostile["pid_file"].read_text())
-    deadline = time.monotonic() + 10
-    while not gone(pid):
-        assert time.monotonic() < deadline, "the sleeper started by a_sleeper outlived the batch"
-        time.sleep(0.2)
+    wait_until_gone(hostile["sleep_marker"], hostile["run"], "a_sleeper's background process")
     assert hostile["rows"]["a_sleeper"]["score"] == "5", hostile["text"]
 
 
 @pytest.mark.slow
-def test_an_autograder_package_planted_in_the_course_grades_nobody(hostile: dict) -> None:
-    assert hostile["planted"].exists(), "the planter's answer cell did not run: " + hostile["text"]
+def test_no_autograder_package_can_be_planted_where_the_grader_imports(hostile: dict) -> None:
+    assert hostile["rows"]["b_planter"]["test_add"] == "2", "a plant succeeded somewhere: " + hostile["text"]
     assert not hostile["marker"].exists(), "the planted autograder/_autograde_one.py graded a later student"
     victim = hostile["rows"]["c_victim"]
     assert (victim["score"], victim["status"]) == ("5", "ok"), hostile["text"]

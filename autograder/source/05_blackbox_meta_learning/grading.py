@@ -1,0 +1,141 @@
+"""Hidden tests of 05_blackbox_meta_learning, run by the grader outside the student's kernel.
+
+Each ``test_*`` function is named after a test cell's ``grade_id``. ``t.run(code, **inputs)`` runs
+``code`` in the student's kernel and returns what it assigns to ``result``; every reference value and
+every comparison stays here (see ``autograder/hidden.py``).
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def class_major_labels(b, n, m):
+    """Labels 0 … n-1, each repeated m times, for b episodes: (b, n*m) int64."""
+    return torch.arange(n).repeat_interleave(m).expand(b, n * m).clone()
+
+
+def test_build_sequence(t):
+    b, n, k, q, p, width = 400, 4, 1, 3, 5, 6
+    g = torch.Generator().manual_seed(0)
+    # random, all distinct images: every query row of the sequence can be traced back
+    support_x = torch.rand(b, n * k, 1, p, p, generator=g)
+    query_x = torch.rand(b, n * q, 1, p, p, generator=g)
+    support_y, query_y = class_major_labels(b, n, k), class_major_labels(b, n, q)
+    out = t.run(
+        """
+        zeros = lambda *shape: torch.zeros(*shape, dtype=torch.long)
+        b, s = inputs["support_y"].shape
+        m, n = inputs["query_y"].shape[1], inputs["n"]
+        episodes = Episodes(support_x=inputs["support_x"], support_y=inputs["support_y"],
+                            query_x=inputs["query_x"], query_y=inputs["query_y"], classes=zeros(b, n),
+                            support_index=zeros(b, s), query_index=zeros(b, m))
+        result = build_sequence(episodes, n_way=inputs["width"])
+        """,
+        support_x=support_x, support_y=support_y, query_x=query_x, query_y=query_y, n=n, width=width,
+    )
+    seq, qy = out
+    s, m, pixels = n * k, n * q, p * p
+    assert seq.shape == (b, s + m, pixels + width) and seq.dtype == torch.float32, \
+        "the sequence must be float of shape (B, S+M, H*W+n_way)"
+    assert qy.shape == (b, m) and qy.dtype == torch.int64, "query_y must be int64 of shape (B, M)"
+    assert bool((seq[:, s:, pixels:] == 0).all()), \
+        "query labels leak into the input: the query label slot must be all zeros"
+    assert torch.equal(seq[:, :s, pixels:], F.one_hot(support_y, width).float()), \
+        "support label slots must hold the one-hot of the label, of width n_way"
+    assert torch.equal(seq[:, :s, :pixels], support_x.flatten(2)), \
+        "support rows must be the flattened support images, in the given order"
+    # Trace every query row back to the query image it shows: images and labels must move together.
+    distances = torch.cdist(seq[:, s:, :pixels], query_x.flatten(2))  # (B, M, M)
+    source = distances.argmin(dim=-1)  # (B, M)
+    assert torch.allclose(distances.amin(dim=-1), torch.zeros(())), \
+        "query rows must be the episode's own query images, flattened"
+    assert bool((source.sort(dim=1).values == torch.arange(m)).all()), \
+        "every query image must appear exactly once"
+    assert torch.equal(query_y.gather(1, source), qy), "labels and images are misaligned after shuffling"
+    assert float((source != torch.arange(m)).any(dim=1).float().mean()) > 0.9, \
+        "the query order must be shuffled"
+    assert len({tuple(row) for row in source.tolist()}) > 300, "every episode must get its own query order"
+    first = torch.bincount(qy[:, 0], minlength=n).float() / b  # label at query position 0
+    assert float((first - 1 / n).abs().max()) < 0.1, \
+        "the position of a query must carry no information on its label"
+
+
+def reference_lstm_learner(input_dim, n_way, hidden, g):
+    """lstm1, lstm2 and readout as in LSTMLearner, with weights drawn from ``g``."""
+    modules = {"lstm1": nn.LSTM(input_dim, hidden, batch_first=True),
+               "lstm2": nn.LSTM(hidden, hidden, batch_first=True), "readout": nn.Linear(hidden, n_way)}
+    with torch.no_grad():
+        for module in modules.values():
+            for parameter in module.parameters():
+                parameter.copy_(torch.rand(parameter.shape, generator=g) - 0.5)
+    return modules
+
+
+def test_lstm_learner(t):
+    g = torch.Generator().manual_seed(3)
+    ref = reference_lstm_learner(11, 4, 9, g)
+    state = {f"{name}.{key}": value.clone()
+             for name, module in ref.items() for key, value in module.state_dict().items()}
+    x = torch.randn(6, 8, 11, generator=g)
+    out = t.run(
+        """
+        model = LSTMLearner(input_dim=11, n_way=4, hidden=9)
+        model.load_state_dict(inputs["state"])
+        with torch.no_grad():
+            result = {"all": model(inputs["x"]), "one": model(inputs["x"][:1])}
+        """,
+        state=state, x=x,
+    )
+    with torch.no_grad():
+        h, _ = ref["lstm1"](x)
+        h, _ = ref["lstm2"](h)
+        expected = ref["readout"](h)
+    assert out["all"].shape == (6, 8, 4), "the logits must have shape (B, T, n_way)"
+    assert torch.allclose(out["all"], expected, atol=1e-6), \
+        "forward must apply lstm1, then lstm2 on its outputs, then the readout at every position"
+    assert out["one"].shape == (1, 8, 4), "forward must work for any batch size"
+    assert torch.allclose(out["one"], expected[:1], atol=1e-6), "forward must work for any batch size"
+
+
+def test_query_loss(t):
+    g = torch.Generator().manual_seed(5)
+    logits = torch.randn(7, 9, 4, generator=g)
+    y = torch.randint(0, 4, (7, 3), generator=g)
+    out = t.run(
+        """
+        logits = inputs["logits"].clone().requires_grad_()
+        loss = query_loss(logits, inputs["y"])
+        loss.backward()
+        result = {"loss": loss, "grad": logits.grad}
+        """,
+        logits=logits, y=y,
+    )
+    assert out["loss"].dim() == 0, "the loss must be a scalar (0-dimensional tensor)"
+    expected = F.cross_entropy(logits[:, -3:].reshape(-1, 4), y.reshape(-1))
+    assert torch.allclose(out["loss"], expected, atol=1e-6), \
+        "the loss must be the mean cross-entropy over the last M positions"
+    assert out["grad"] is not None and bool((out["grad"][:, :-3] == 0).all()), \
+        "the support positions must not enter the loss"
+
+
+def test_accuracy_by_position(t):
+    g = torch.Generator().manual_seed(2)
+    logits = torch.randn(50, 11, 5, generator=g)
+    y = torch.randint(0, 5, (50, 6), generator=g)
+    acc = t.run("result = accuracy_by_position(inputs['logits'], inputs['y'])", logits=logits, y=y)
+    assert acc.shape == (6,), "there must be one accuracy per query position"
+    expected = (logits[:, -6:].argmax(-1) == y).float().mean(0)
+    assert torch.allclose(acc, expected), \
+        "entry m must be the mean over episodes of (argmax of the m-th query's logits == its label)"
+
+
+def test_causal_mask(t):
+    lengths = [1, 2, 7]
+    masks = t.run("result = [causal_mask(n) for n in inputs['lengths']]", lengths=lengths)
+    for n, mask in zip(lengths, masks, strict=True):
+        assert mask.dtype == torch.bool and mask.shape == (n, n), \
+            "the mask must be boolean of shape (length, length)"
+        query, key = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
+        assert torch.equal(mask, key > query), \
+            "the mask must be True exactly where the key comes after the query"
