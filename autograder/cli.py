@@ -13,7 +13,7 @@ from pathlib import Path
 from autograder import COURSE_ROOT
 from autograder.check import DEFAULT_CELL_TIMEOUT
 from autograder.errors import UsageError
-from autograder.grade import DEFAULT_STUDENT_TIMEOUT
+from autograder.grade import DEFAULT_MEMORY_MB, DEFAULT_STUDENT_TIMEOUT
 
 DESCRIPTION = """\
 Autograder of the multi-task and meta-learning course (nbgrader underneath).
@@ -21,6 +21,7 @@ Autograder of the multi-task and meta-learning course (nbgrader underneath).
   release   regenerate the student notebooks in notebooks/ from autograder/source/
   check     self-check one student notebook: run it and report each visible test with its points
   grade     autograde a folder of submissions (hidden tests included) and write grades.csv
+  feedback  grade, and write each student's HTML feedback (tests, points, one-line reasons)
 
 Run `python -m autograder COMMAND --help` for the options of a command.
 Exit codes: 0 success; 1 check found failing tests, or the grader itself failed; 2 bad usage."""
@@ -39,11 +40,14 @@ failure. Exit 0 iff every visible test passes. Hidden tests only run when the no
 
 GRADE_HELP = """\
 Autograde every submission under SUBMISSIONS/<student_id>/<assignment>/<assignment>.ipynb (nbgrader's
-submitted/ layout), hidden tests included, each student in a process of its own; whatever a submission
-started is killed when its grading ends. A submission that breaks grading (invalid notebook, dead kernel,
+submitted/ layout), hidden tests included, each student in a process of its own with its kernel in a
+sandbox (no network, instructor files hidden, limits; see autograder/README.md); hidden tests decide in
+the grader, not in the student's kernel. Whatever a submission started is killed when its grading ends.
+A submission that breaks grading (invalid notebook, dead kernel,
 whole-notebook timeout, a grader error on that submission) gets 0 with a reason and the batch goes on;
 a cell that runs past --cell-timeout is interrupted and the rest still runs. Prints a table and writes
-a CSV: student_id,assignment,score,max_score, one column per graded cell, status.
+a CSV: student_id,assignment,score,max_score, one column per graded cell, status. --jobs N grades N
+students at once on this machine; --scheduler sends them to a Dask cluster (a local one without ADDRESS).
 Exit 0 when grading ran (whatever the scores), 1 when the grader itself failed."""
 
 
@@ -107,7 +111,20 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--profile", default="smoke", choices=["smoke", "laptop", "full"],
                        help="MTML_PROFILE for grading (default: smoke)")
     grade.add_argument("--logs", type=Path, default=None, metavar="DIR",
-                       help="keep each student's nbgrader log here (instructors only: shows hidden tests)")
+                       help="keep each student's nbgrader log here (instructors only)")
+    grade.add_argument("--scheduler", nargs="?", const="local", default=None, metavar="ADDRESS",
+                       help="grade on a Dask cluster: its scheduler address (tcp://host:8786), or no "
+                            "address for a local cluster of --jobs workers")
+    grade.add_argument("--memory-mb", type=_positive_int, default=DEFAULT_MEMORY_MB, metavar="MB",
+                       help=f"memory limit of each kernel process (default: {DEFAULT_MEMORY_MB})")
+    grade.add_argument("--feedback", type=Path, default=None, metavar="DIR",
+                       help="write DIR/<student_id>/<assignment>.html for every submission")
+    sub.add_parser("feedback", parents=[grade], add_help=False,
+                              help="grade and write HTML feedback per student",
+                              description="Like grade, and write each student's feedback page (tests, "
+                                          "points, pass or fail, one-line reason; never hidden test code or "
+                                          "reference values) to --feedback DIR (default: feedback/).",
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     return parser
 
 
@@ -124,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
             return _release(args)
         if args.command == "check":
             return _check(args)
-        return _grade(args)
+        return _grade(args)  # grade and feedback
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -161,7 +178,8 @@ def _grade(args: argparse.Namespace) -> int:
         grade_submissions(
             args.submissions, out=args.out, course_root=args.course, assignment=args.assignment,
             jobs=args.jobs, cell_timeout=args.cell_timeout, student_timeout=args.student_timeout,
-            profile=args.profile, logs_dir=args.logs,
+            profile=args.profile, logs_dir=args.logs, scheduler=args.scheduler, memory_mb=args.memory_mb,
+            feedback_dir=args.feedback or (Path("feedback") if args.command == "feedback" else None),
         )
     except GraderError as err:
         print(f"error: the grader failed: {err}", file=sys.stderr)

@@ -1,21 +1,17 @@
 """``python -m autograder grade``: autograde a folder of submissions, hidden tests included.
 
-Every run builds a fresh temporary course (config + the needed instructor sources), fills a new
-gradebook with ``generate_assignment``, copies the submissions into its ``submitted/`` and
-autogrades each student in a process of its own, so the same submission always gets the same
-score and one hostile or broken submission cannot stop the batch.
+Each submission becomes a :class:`~autograder.worker.GradeJob` (plain data). With ``--jobs N`` the jobs
+run in N threads of this process, each student's notebook in a process and a sandboxed kernel of its
+own; with ``--scheduler`` they go to a Dask cluster (a local one by default), whose workers do the
+same. Either way every worker grades against a fresh private copy of the course, so the same
+submission always gets the same score and one hostile or broken submission cannot stop the batch.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import os
-import shutil
 import signal
 import stat
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -25,28 +21,26 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from autograder import COURSE_ROOT
-from autograder.course import (
-    GradedCell,
-    copy_course,
-    graded_cells,
-    isolated_environment,
-    load_notebook,
-    nbgrader_api,
-    source_notebook,
-)
+from autograder.course import GradedCell, graded_cells, load_notebook, source_notebook
 from autograder.errors import UsageError
-from autograder.processes import TAG_VARIABLE, RunningGraders, kill_process_tree, wait_unreaped
-from autograder.results import GradeRow, format_table, read_gradebook_row, write_csv
+from autograder.feedback import write_feedback
+from autograder.processes import kill_batch, kill_process_tree  # noqa: F401 (kill_process_tree: re-export)
+from autograder.results import GradeRow, format_table, write_csv
 from autograder.sandbox import describe, sandbox_policy
-from autograder.submissions import Submission, copy_submission, find_submissions
+from autograder.submissions import find_submissions, submission_files
+from autograder.worker import (
+    GradeJob,
+    GradeOptions,
+    GradeResult,
+    course_files,
+    grade_job,
+    one_line,
+    release_courses,
+    stop_all,
+)
 
 DEFAULT_STUDENT_TIMEOUT = 1800
-#: The folder that holds the ``autograder`` package: the working directory of every grading process.
-#: ``python -m`` puts the working directory first on ``sys.path``; a submission can write into the
-#: temporary course (its kernel runs there), so grading there would import whatever it planted.
-#: Here the first ``autograder`` on the path is this very package. (``PYTHONSAFEPATH=1`` is not used:
-#: the kernel would inherit it and IPython would then drop the notebook's folder from ``sys.path``.)
-PACKAGE_PARENT = Path(__file__).resolve().parents[1]
+DEFAULT_MEMORY_MB = 4096
 
 
 class GraderError(RuntimeError):
@@ -64,12 +58,17 @@ def grade_submissions(
     profile: str = "smoke",
     logs_dir: Path | None = None,
     echo: Callable[[str], None] = print,
+    scheduler: str | None = None,
+    memory_mb: int = DEFAULT_MEMORY_MB,
+    feedback_dir: Path | None = None,
 ) -> list[GradeRow]:
     """Grade every submission under ``submissions_root``, write ``out`` (CSV) and return the rows.
 
     Rows come sorted by student, then assignment. A submission that breaks grading gets 0 on every
-    graded cell and a reason in ``status``; the batch goes on. With ``logs_dir``, each student's
-    nbgrader log (``<student>.<assignment>.log``, hidden-test tracebacks included) is kept there.
+    graded cell and a reason in ``status``; the batch goes on. ``scheduler`` sends the work to a Dask
+    cluster (``"local"``: one started here with ``jobs`` workers). With ``logs_dir``, each student's
+    nbgrader log (hidden-test names and grader messages, for instructors) is kept there; with
+    ``feedback_dir``, each student's HTML feedback (:mod:`autograder.feedback`).
 
     Example:
         >>> rows = grade_submissions(Path("submitted"), Path("grades.csv"), jobs=4)  # doctest: +SKIP
@@ -80,78 +79,127 @@ def grade_submissions(
     if out is not None:
         out = Path(out)
         check_writable(out)
-    if logs_dir is not None and Path(logs_dir).exists() and not Path(logs_dir).is_dir():
-        raise UsageError(f"--logs '{logs_dir}' is a file: expected a folder for the grading logs (it is "
-                         "created if missing). Pass another path.")
+    for folder, option in ((logs_dir, "--logs"), (feedback_dir, "--feedback")):
+        if folder is not None and Path(folder).exists() and not Path(folder).is_dir():
+            raise UsageError(f"{option} '{folder}' is a file: expected a folder (it is created if missing). "
+                             "Pass another path.")
     assignments = sorted({s.assignment for s in submissions})
     cells = {a: graded_cells_of(course_root, a) for a in assignments}
+    hide = [Path(course_root) / "source", submissions_root,
+            *(p for p in (out, logs_dir, feedback_dir) if p is not None and Path(p).exists())]
+    options = GradeOptions(batch=uuid.uuid4().hex, cell_timeout=cell_timeout, student_timeout=student_timeout,
+                           profile=profile, memory_mb=memory_mb, data_dir=os.environ.get("MTML_DATA_DIR", ""),
+                           hide=tuple(str(Path(p).resolve()) for p in hide))
+    echo(describe(sandbox_policy([], memory_mb=memory_mb)))
+    files = course_files(course_root, assignments)
+    results: dict[tuple[str, str], GradeResult] = {}
+    pending: list[GradeJob] = []
+    for sub in submissions:
+        if sub.notebook.is_symlink():
+            row = GradeRow.zero(sub.student_id, sub.assignment, cells[sub.assignment],
+                                "the submitted notebook is a symbolic link, not a file")
+            results[(sub.student_id, sub.assignment)] = GradeResult(row)
+        else:
+            pending.append(GradeJob(sub.student_id, sub.assignment, submission_files(sub)))
 
-    # A kernel may leave files the cleanup cannot delete; the grades are written before it anyway.
-    with tempfile.TemporaryDirectory(prefix="mtml-grade-", ignore_cleanup_errors=True) as tmp:
-        course = copy_course(course_root, Path(tmp) / "course", assignments)
-        hidden = [Path(course_root) / "source", submissions_root, course, Path(tmp) / "logs"]
-        hidden += [p for p in (out, logs_dir) if p is not None and Path(p).exists()]
-        policy = sandbox_policy(hidden, cpu_s=max(3600, int(2 * student_timeout)))
-        echo(describe(policy))
-        env = {**os.environ, **isolated_environment(Path(tmp) / "env", profile, policy)}
-        echo(f"Preparing the gradebook for {', '.join(assignments)} ...")
-        api = nbgrader_api(course, cell_timeout)
-        for name in assignments:
-            result = api.generate_assignment(name, force=True, create=True)
-            if not result["success"]:
-                raise GraderError(f"generate_assignment failed for {name!r}:\n{result.get('error', '')}")
-        db_url = f"sqlite:///{course / 'gradebook.db'}"
-        logs = Path(tmp) / "logs"
-        logs.mkdir()
-
-        running = RunningGraders()
-
-        def grade_one(sub: Submission) -> GradeRow:
-            zero = functools.partial(GradeRow.zero, sub.student_id, sub.assignment, cells[sub.assignment])
-            try:
-                if sub.notebook.is_symlink():
-                    return zero("the submitted notebook is a symbolic link, not a file")
-                if not sub.notebook.is_file():
-                    return zero(f"no {sub.assignment}.ipynb in the submission folder")
-                copy_submission(sub, course / "submitted" / sub.student_id / sub.assignment)
-                ok, reason = run_autograde(course, sub, logs, env, cell_timeout, student_timeout, running)
-                if not ok:
-                    return zero(reason)
-                return read_gradebook_row(db_url, sub.student_id, sub.assignment, cells[sub.assignment])
-            except Exception as err:  # one student's trouble, whatever it is, must not end the batch
-                return zero(f"grader error: {one_line(err)}")
-
-        rows: dict[tuple[str, str], GradeRow] = {}
-        started = time.monotonic()
-        echo(f"Grading {len(submissions)} submission(s) with {jobs} parallel job(s) ...")
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            futures = {pool.submit(grade_one, sub): sub for sub in submissions}
-            try:
-                for done, future in enumerate(_completed_or_interrupted(futures), start=1):
-                    sub = futures[future]
-                    row = future.result()
-                    rows[(sub.student_id, sub.assignment)] = row
-                    echo(f"[{done}/{len(submissions)}] {sub.student_id} {sub.assignment}: "
-                         f"{row.score:g}/{row.max_score:g} {row.status}")
-            except BaseException:  # Ctrl-C or a grader bug: leave no grading process behind
-                running.kill_all()
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
-        echo(f"Graded in {time.monotonic() - started:.1f} s.")
-        ordered = [rows[key] for key in sorted(rows)]
-        echo(format_table(ordered))
-        if out is not None:
-            try:
-                write_csv(ordered, out)
-            except OSError as err:
-                raise GraderError(f"could not write the grades to '{out}': {one_line(err)}") from err
-            echo(f"Wrote {out}")
-        if logs_dir is not None:
-            Path(logs_dir).mkdir(parents=True, exist_ok=True)
-            for log in sorted(logs.glob("*.log")):
-                shutil.copyfile(log, Path(logs_dir) / log.name)
-            echo(f"Grading logs in {logs_dir}")
+    started = time.monotonic()
+    where = f"the Dask cluster at {scheduler}" if scheduler not in (None, "local") else (
+        f"a local Dask cluster of {jobs} worker(s)" if scheduler == "local" else f"{jobs} parallel job(s)")
+    echo(f"Grading {len(submissions)} submission(s) of {', '.join(assignments)} with {where} ...")
+    progress = _progress(len(submissions), len(results))
+    try:
+        run = _dask_results if scheduler is not None else _thread_results
+        for job, result in run(pending, files, options, jobs, scheduler):
+            results[(job.student_id, job.assignment)] = result
+            row = result.row
+            progress.update(1)
+            progress.write(f"[{len(results)}/{len(submissions)}] {row.student_id} {row.assignment}: "
+                           f"{row.score:g}/{row.max_score:g} {row.status}", echo)
+    finally:
+        progress.close()
+        kill_batch(options.batch)  # whatever a worker could not clean up (an interrupted batch)
+        release_courses()
+    echo(f"Graded in {time.monotonic() - started:.1f} s.")
+    ordered = [results[key].row for key in sorted(results)]
+    echo(format_table(ordered))
+    if out is not None:
+        try:
+            write_csv(ordered, out)
+        except OSError as err:
+            raise GraderError(f"could not write the grades to '{out}': {one_line(err)}") from err
+        echo(f"Wrote {out}")
+    if logs_dir is not None:
+        Path(logs_dir).mkdir(parents=True, exist_ok=True)
+        for (student, name), result in sorted(results.items()):
+            (Path(logs_dir) / f"{student}.{name}.log").write_text(result.log, encoding="utf-8")
+        echo(f"Grading logs in {logs_dir}")
+    if feedback_dir is not None:
+        written = write_feedback([results[key] for key in sorted(results)], Path(feedback_dir))
+        echo(f"Feedback for {len(written)} submission(s) in {feedback_dir}")
     return ordered
+
+
+class _progress:
+    """A progress bar over students on a terminal (tqdm), plain lines otherwise."""
+
+    def __init__(self, total: int, done: int) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=total, initial=done, desc="Grading", unit="student", disable=None)
+
+    def update(self, n: int) -> None:
+        self.bar.update(n)
+
+    def write(self, line: str, echo: Callable[[str], None]) -> None:
+        if self.bar.disable:
+            echo(line)
+        else:
+            self.bar.write(line)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _thread_results(jobs: list[GradeJob], files: dict[str, bytes], options: GradeOptions, workers: int,
+                    scheduler: str | None) -> Iterator[tuple[GradeJob, GradeResult]]:
+    """Grade in ``workers`` threads of this process, yielding results as they come."""
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = {pool.submit(grade_job, job, files, options): job for job in jobs}
+        try:
+            for future in _completed_or_interrupted(futures):
+                yield futures[future], future.result()
+        except BaseException:  # Ctrl-C or a grader bug: leave no grading process behind
+            stop_all()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+def _dask_results(jobs: list[GradeJob], files: dict[str, bytes], options: GradeOptions, workers: int,
+                  scheduler: str | None) -> Iterator[tuple[GradeJob, GradeResult]]:
+    """Grade on a Dask cluster: ``scheduler`` is its address, or ``"local"`` for one started here with
+    ``workers`` single-threaded worker processes."""
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler == "local":
+        cluster = LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=40)
+        client = Client(cluster)
+    else:
+        try:
+            client = Client(scheduler, timeout=30)
+        except OSError as err:
+            message = f"could not reach the Dask scheduler at {scheduler!r}: {one_line(err)}"
+            raise GraderError(message) from err
+    try:
+        shared = client.scatter(files, broadcast=True)
+        futures = {client.submit(grade_job, job, shared, options, pure=False): job for job in jobs}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def _completed_or_interrupted(futures: Iterable[Future]) -> Iterator[Future]:
@@ -203,61 +251,6 @@ def check_writable(out: Path) -> None:
             f"Cannot write the grades to '{out}': {problem}. Expected the path of a CSV file in an existing, "
             "writable folder; nothing was graded. Pass --out path/to/grades.csv."
         )
-
-
-def one_line(err: BaseException, limit: int = 200) -> str:
-    """``ExceptionType: message`` on one line, at most ``limit`` characters.
-
-    Example:
-        >>> one_line(OSError("disk\nfull"))
-        'OSError: disk full'
-    """
-    text = " ".join(f"{type(err).__name__}: {err}".split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def run_autograde(
-    course: Path,
-    sub: Submission,
-    logs: Path,
-    env: dict[str, str],
-    cell_timeout: int | None,
-    student_timeout: float,
-    running: RunningGraders,
-) -> tuple[bool, str]:
-    """Autograde one submission in its own process session; ``(succeeded, reason if not)``.
-
-    However it ends, the process, the kernel it started (which runs in a session of its own) and
-    everything they spawned are killed afterwards: nothing a submission starts outlives its grading.
-    Past ``student_timeout`` seconds that happens at once and the submission scores 0.
-
-    Example:
-        >>> run_autograde(course, sub, logs, env, None, 1800, RunningGraders())  # doctest: +SKIP
-        (True, '')
-    """
-    result_file = logs / f"{sub.student_id}.{sub.assignment}.json"
-    command = [sys.executable, "-m", "autograder._autograde_one",
-               str(course), sub.assignment, sub.student_id, str(result_file)]
-    if cell_timeout is not None:
-        command += ["--cell-timeout", str(cell_timeout)]
-    tag = uuid.uuid4().hex
-    with open(logs / f"{sub.student_id}.{sub.assignment}.log", "wb") as log:
-        proc = running.start(command, tag, cwd=PACKAGE_PARENT, env={**env, TAG_VARIABLE: tag}, stdout=log,
-                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        if proc is None:
-            return False, "grading was interrupted"
-        try:
-            finished = wait_unreaped(proc, student_timeout)
-        finally:
-            kill_process_tree(proc, tag)
-            running.finished(proc)
-    if not finished:
-        return False, f"grading took longer than {student_timeout:g} s for the whole notebook"
-    try:
-        result = json.loads(result_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False, f"the grading process crashed (exit code {proc.returncode})"
-    return bool(result["success"]), str(result.get("reason", ""))
 
 
 def graded_cells_of(course_root: Path, assignment: str) -> list[GradedCell]:

@@ -104,9 +104,13 @@ class TrustedExecute(Execute):
     """nbgrader's ``Execute``, with every test cell's verdict decided outside the kernel.
 
     For a test cell whose ``grade_id`` has a hidden test in ``source/<assignment>/grading.py``, the
-    verdict is: the cell's visible code ran without an error in the kernel, and the hidden test passed
-    in this process. A test cell without a hidden test keeps nbgrader's rule (no error output), which a
-    student's kernel can forge: the course's own assignments have a hidden test for every test cell.
+    verdict is that hidden test's, decided in this process; the cell's visible code still runs in the
+    kernel (later cells may use what it defines), but nothing it prints or raises counts, since the
+    student's kernel could fake either. The hidden test repeats what the visible checks ask, on inputs
+    the student has not seen, so it is stricter; and a mistake in one exercise that breaks another
+    exercise's visible example costs only the points of its own test. A test cell without a hidden test
+    keeps nbgrader's rule (no error output), which a kernel can forge: the course's own assignments have a
+    hidden test for every test cell (a test checks).
     """
 
     max_output_chars = Integer(
@@ -133,14 +137,10 @@ class TrustedExecute(Execute):
         grade_id = cell.metadata["nbgrader"].get("grade_id", "")
         assignment = (resources or {}).get("nbgrader", {}).get("assignment", "")
         test = self.hidden_tests(assignment).get(grade_id)
-        error = visible_error(cell)
-        if error is not None:
-            verdict = Verdict(False, one_line(f"a visible check failed: {error}"))
-        elif test is None:
+        if test is None:
             stderr_to_stdout(cell)
             return cell, resources
-        else:
-            verdict = run_hidden_test(test, grade_id, lambda source: self._run_probe(source, index))
+        verdict = run_hidden_test(test, grade_id, lambda source: self._run_probe(source, index))
         cell.outputs = verdict_outputs(cell, verdict)
         # Later update_display messages must not rewrite the verdict written here.
         self.clear_display_id_mapping(index)

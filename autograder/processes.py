@@ -24,6 +24,8 @@ from typing import Any
 
 #: Environment variable holding the tag of one student's grading run.
 TAG_VARIABLE = "MTML_GRADING_RUN"
+#: Environment variable holding the identifier of a whole grading batch (every student's processes).
+BATCH_VARIABLE = "MTML_GRADING_BATCH"
 #: Rounds of killing: a process may fork while the previous round kills its parent.
 KILL_ROUNDS = 5
 _PR_SET_CHILD_SUBREAPER = 36
@@ -69,8 +71,8 @@ class RunningGraders:
             kill_process_tree(proc, tag)
 
 
-def tagged_processes(tag: str) -> list[Any]:
-    """Every process (as ``psutil.Process``) whose environment holds ``TAG_VARIABLE=tag``.
+def tagged_processes(tag: str, variable: str = TAG_VARIABLE) -> list[Any]:
+    """Every process (as ``psutil.Process``) whose environment holds ``variable=tag``.
 
     Processes this user may not inspect are skipped.
 
@@ -83,7 +85,7 @@ def tagged_processes(tag: str) -> list[Any]:
     found = []
     for process in psutil.process_iter():
         try:
-            if process.pid != os.getpid() and process.environ().get(TAG_VARIABLE) == tag:
+            if process.pid != os.getpid() and process.environ().get(variable) == tag:
                 found.append(process)
         except (psutil.Error, OSError):
             pass
@@ -140,6 +142,23 @@ def kill_process_tree(proc: subprocess.Popen, tag: str | None = None) -> None:
             break
         psutil.wait_procs(victims, timeout=1)
     proc.wait()
+
+
+def kill_batch(batch: str) -> None:
+    """Kill every process of this machine that carries the batch identifier ``batch`` (an interrupted
+    batch, or the end of one graded by a local Dask cluster whose workers were stopped mid-task).
+
+    Example:
+        >>> kill_batch("no-such-batch")
+    """
+    import psutil
+
+    for _ in range(KILL_ROUNDS):
+        victims = tagged_processes(batch, BATCH_VARIABLE)
+        if not victims:
+            return
+        _kill(victims, set())
+        psutil.wait_procs(victims, timeout=1)
 
 
 def wait_unreaped(proc: subprocess.Popen, timeout: float, poll_s: float = 0.1) -> bool:

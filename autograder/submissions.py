@@ -6,7 +6,6 @@ handed in beside it). Validation happens before anything is graded or written.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,24 +124,27 @@ def find_submissions(root: Path, course_root: Path, assignment: str | None = Non
     return found
 
 
-def copy_submission(submission: Submission, dest: Path) -> None:
-    """Copy a submission folder into ``dest``, regular files only.
+def submission_files(submission: Submission, limit_mb: int = 64) -> dict[str, bytes]:
+    """The submission folder's regular files as ``{relative POSIX path: bytes}``.
 
-    Symbolic links are dropped: a link could make the grader read or overwrite files outside the
-    submission (the instructor notebook, the gradebook).
+    Symbolic links are dropped (a link could make the grader read files outside the submission, such as
+    the instructor notebook), and so are hidden folders, checkpoints and anything past ``limit_mb`` MB
+    in all.
 
     Example:
-        >>> copy_submission(sub, course / "submitted" / sub.student_id / sub.assignment)  # doctest: +SKIP
+        >>> sorted(submission_files(sub))  # doctest: +SKIP
+        ['01_task_definition.ipynb', 'my_notes.txt']
     """
-    dest.mkdir(parents=True, exist_ok=True)
+    files: dict[str, bytes] = {}
+    budget = limit_mb * 2**20
     for path in sorted(submission.folder.rglob("*")):
         rel = path.relative_to(submission.folder)
-        if any(_hidden(Path(part)) for part in rel.parts[:-1]) or path.name in IGNORED_NAMES:
+        if any(_hidden(Path(part)) for part in rel.parts) or path.is_symlink() or not path.is_file():
             continue
-        if path.is_symlink() or not (path.is_file() or path.is_dir()):
+        if any(parent.is_symlink() for parent in path.parents if submission.folder in parent.parents):
             continue
-        if path.is_dir():
-            (dest / rel).mkdir(parents=True, exist_ok=True)
-        else:
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, dest / rel)
+        size = path.stat().st_size
+        if size <= budget:
+            files[rel.as_posix()] = path.read_bytes()
+            budget -= size
+    return files

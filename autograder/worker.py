@@ -1,0 +1,303 @@
+"""Grading one student: the unit of work that ``grade`` runs in a thread pool (``--jobs``) or on a Dask
+cluster (``--scheduler``).
+
+A :class:`GradeJob` is plain data (the submission's files as bytes, the options), so it can travel to any
+machine; the course (config, instructor notebooks, hidden tests) travels once per worker as a dict of
+files. Each worker process prepares a private copy of the course with its own gradebook the first time it
+sees that course, then autogrades every student it is given against it, each in a process of its own
+(``python -m autograder._autograde_one``) whose kernel runs in the sandbox.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from autograder import COURSE_ROOT
+from autograder.course import GradedCell, graded_cells, isolated_environment, load_notebook, nbgrader_api
+from autograder.processes import (
+    BATCH_VARIABLE,
+    TAG_VARIABLE,
+    RunningGraders,
+    kill_process_tree,
+    wait_unreaped,
+)
+from autograder.results import GradeRow, read_gradebook_row
+from autograder.sandbox import sandbox_policy
+
+#: The folder that holds the ``autograder`` package: the working directory of every grading process.
+#: ``python -m`` puts the working directory first on ``sys.path``; here the first ``autograder`` on the
+#: path is this very package, whatever a submission left elsewhere.
+PACKAGE_PARENT = Path(__file__).resolve().parents[1]
+
+CourseFiles = dict[str, bytes]
+"""A course as data: paths relative to the course root (``nbgrader_config.py``, ``source/...``) -> bytes."""
+
+
+@dataclass(frozen=True)
+class GradeOptions:
+    """How a batch is graded; the same for every student of the batch."""
+
+    batch: str
+    """Identifier of the batch (every process it starts carries it, so none outlives the batch)."""
+    cell_timeout: int | None = None
+    """Seconds before a running cell is interrupted (``None``: the course's ``c.Execute.timeout``)."""
+    student_timeout: float = 1800
+    """Seconds for one student's whole notebook."""
+    profile: str = "smoke"
+    """``MTML_PROFILE`` of the kernels."""
+    memory_mb: int = 4096
+    """Memory limit of each kernel process (sandbox)."""
+    data_dir: str = ""
+    """``MTML_DATA_DIR`` for the kernels (empty: the default data folder)."""
+    hide: tuple[str, ...] = ()
+    """More folders or files the kernels must not see (the submissions, earlier grades), where they exist."""
+
+
+@dataclass(frozen=True)
+class GradeJob:
+    """One student's submission of one assignment, as data."""
+
+    student_id: str
+    assignment: str
+    files: dict[str, bytes] = field(default_factory=dict)
+    """The submission folder's regular files (relative POSIX paths); the notebook may be missing."""
+
+
+@dataclass
+class GradeResult:
+    """What grading one submission gives back: the row, each test's one-line reason, the nbgrader log."""
+
+    row: GradeRow
+    reasons: dict[str, str] = field(default_factory=dict)
+    """Why each failed test failed (``grade_id`` -> reason); passed tests are absent."""
+    log: str = ""
+
+
+def course_files(course_root: Path, assignments: list[str]) -> CourseFiles:
+    """Read the course's config and the sources of ``assignments`` (notebooks, hidden tests, data files).
+
+    Example:
+        >>> sorted(course_files(COURSE_ROOT, ["01_task_definition"]))[0]  # doctest: +SKIP
+        'nbgrader_config.py'
+    """
+    files = {"nbgrader_config.py": (Path(course_root) / "nbgrader_config.py").read_bytes()}
+    for assignment in assignments:
+        folder = Path(course_root) / "source" / assignment
+        for path in sorted(folder.rglob("*")):
+            rel = path.relative_to(folder)
+            if path.is_file() and not any(p in ("__pycache__", ".ipynb_checkpoints") for p in rel.parts):
+                files[f"source/{assignment}/{rel.as_posix()}"] = path.read_bytes()
+    return files
+
+
+def _write_files(root: Path, files: dict[str, bytes]) -> None:
+    """Write ``files`` under ``root``, refusing any path that would leave it."""
+    for name, data in files.items():
+        rel = PurePosixPath(name)
+        if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+            raise ValueError(f"refusing the file name {name!r}")
+        path = root.joinpath(*rel.parts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+@dataclass
+class _Course:
+    root: Path
+    env: dict[str, str]
+    logs: Path
+    cells: dict[str, list[GradedCell]]
+
+
+_courses: dict[str, _Course] = {}
+_courses_lock = threading.Lock()
+_running = RunningGraders()
+
+
+def _prepared(files: CourseFiles, options: GradeOptions) -> _Course:
+    """This process's copy of the course with a gradebook for every assignment (made once per batch)."""
+    key = hashlib.sha256(
+        repr(sorted((k, hashlib.sha256(v).hexdigest()) for k, v in files.items())).encode()
+        + options.batch.encode()
+    ).hexdigest()[:16]
+    with _courses_lock:
+        if key in _courses:
+            return _courses[key]
+        tmp = Path(tempfile.mkdtemp(prefix="mtml-grade-"))
+        course, logs = tmp / "course", tmp / "logs"
+        _write_files(course, files)
+        logs.mkdir()
+        hidden = [course, logs, COURSE_ROOT / "source", *map(Path, options.hide)]
+        policy = sandbox_policy(
+            hidden, memory_mb=options.memory_mb, cpu_s=max(3600, int(2 * options.student_timeout))
+        )
+        env = {
+            **os.environ,
+            **isolated_environment(tmp / "env", options.profile, policy),
+            BATCH_VARIABLE: options.batch,
+        }
+        if options.data_dir:
+            env["MTML_DATA_DIR"] = options.data_dir
+        api = nbgrader_api(course)
+        assignments = sorted({name.split("/")[1] for name in files if name.startswith("source/")})
+        cells = {}
+        for name in assignments:
+            result = api.generate_assignment(name, force=True, create=True)
+            if not result["success"]:
+                raise RuntimeError(
+                    f"generate_assignment failed for {name!r}: {result.get('error', '')[-500:]}"
+                )
+            cells[name] = graded_cells(load_notebook(course / "source" / name / f"{name}.ipynb"))
+        _courses[key] = _Course(course, env, logs, cells)
+        return _courses[key]
+
+
+def release_courses() -> None:
+    """Delete this process's prepared courses (the end of a batch graded in this process)."""
+    with _courses_lock:
+        for course in _courses.values():
+            shutil.rmtree(course.root.parent, ignore_errors=True)
+        _courses.clear()
+
+
+def stop_all() -> None:
+    """Kill every grading process this process started and start no more (an interrupted batch)."""
+    _running.kill_all()
+
+
+def grade_job(job: GradeJob, files: CourseFiles, options: GradeOptions) -> GradeResult:
+    """Grade one submission; never raises for a problem of the submission (it scores 0 with a reason).
+
+    Example:
+        >>> job = GradeJob("alice", "01_task_definition", {"01_task_definition.ipynb": b"..."})
+        >>> grade_job(job, files, options).row.score  # doctest: +SKIP
+        12.0
+    """
+    course = _prepared(files, options)
+    cells = course.cells[job.assignment]
+    notebook = f"{job.assignment}.ipynb"
+    try:
+        if notebook not in job.files:
+            return GradeResult(
+                GradeRow.zero(
+                    job.student_id, job.assignment, cells, f"no {notebook} in the submission folder"
+                )
+            )
+        folder = course.root / "submitted" / job.student_id / job.assignment
+        shutil.rmtree(folder, ignore_errors=True)
+        _write_files(folder, job.files)
+        ok, reason, log = run_autograde(course, job, options)
+        if not ok:
+            return GradeResult(GradeRow.zero(job.student_id, job.assignment, cells, reason), log=log)
+        db_url = f"sqlite:///{course.root / 'gradebook.db'}"
+        row = read_gradebook_row(db_url, job.student_id, job.assignment, cells)
+        graded = course.root / "autograded" / job.student_id / job.assignment / notebook
+        return GradeResult(row, failure_reasons(graded) if row.status.startswith("ok") else {}, log)
+    except Exception as err:  # one student's trouble, whatever it is, must not end the batch
+        return GradeResult(
+            GradeRow.zero(job.student_id, job.assignment, cells, f"grader error: {one_line(err)}")
+        )
+
+
+def failure_reasons(autograded: Path) -> dict[str, str]:
+    """Each failed test cell's one-line reason, read from the autograded notebook.
+
+    The reason is the verdict the grader wrote (``TestFailed: ...``) or, for a cell graded the plain
+    nbgrader way, the last line of its error; never a traceback, so never a hidden test's code.
+
+    Example:
+        >>> failure_reasons(Path("autograded/alice/01_x/01_x.ipynb"))  # doctest: +SKIP
+        {'test_one_hot_descriptors': 'rows must be rows of the identity matrix'}
+    """
+    from autograder.course import is_test_cell
+    from autograder.preprocessors import visible_error
+
+    reasons = {}
+    for cell in load_notebook(autograded).cells:
+        if is_test_cell(cell):
+            errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+            if errors:
+                verdict = errors[-1]
+                text = (
+                    verdict.get("evalue", "") if verdict.get("ename") == "TestFailed" else visible_error(cell)
+                )
+                reasons[str(cell.metadata["nbgrader"].get("grade_id", ""))] = one_line(text or "failed")
+    return reasons
+
+
+def one_line(err: BaseException | str, limit: int = 200) -> str:
+    """``ExceptionType: message`` (or the text) on one line, at most ``limit`` characters.
+
+    Example:
+        >>> one_line(OSError("disk\\nfull"))
+        'OSError: disk full'
+    """
+    text = err if isinstance(err, str) else f"{type(err).__name__}: {err}"
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def run_autograde(course: _Course, job: GradeJob, options: GradeOptions) -> tuple[bool, str, str]:
+    """Autograde one submission in its own process session: ``(succeeded, reason if not, log)``.
+
+    However it ends, the process, the kernel it started and everything they spawned are killed
+    afterwards: nothing a submission starts outlives its grading. Past ``student_timeout`` seconds that
+    happens at once and the submission scores 0.
+    """
+    stem = f"{job.student_id}.{job.assignment}.{uuid.uuid4().hex[:8]}"
+    result_file, log_file = course.logs / f"{stem}.json", course.logs / f"{stem}.log"
+    command = [
+        sys.executable,
+        "-m",
+        "autograder._autograde_one",
+        str(course.root),
+        job.assignment,
+        job.student_id,
+        str(result_file),
+    ]
+    if options.cell_timeout is not None:
+        command += ["--cell-timeout", str(options.cell_timeout)]
+    tag = uuid.uuid4().hex
+    try:
+        with open(log_file, "wb") as log:
+            proc = _running.start(
+                command,
+                tag,
+                cwd=PACKAGE_PARENT,
+                env={**course.env, TAG_VARIABLE: tag},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+            if proc is None:
+                return False, "grading was interrupted", ""
+            try:
+                finished = wait_unreaped(proc, options.student_timeout)
+            finally:
+                kill_process_tree(proc, tag)
+                _running.finished(proc)
+        text = log_file.read_text(encoding="utf-8", errors="replace")
+        if not finished:
+            return (
+                False,
+                f"grading took longer than {options.student_timeout:g} s for the whole notebook",
+                text,
+            )
+        try:
+            result = json.loads(result_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False, f"the grading process crashed (exit code {proc.returncode})", text
+        return bool(result["success"]), str(result.get("reason", "")), text
+    finally:
+        for path in (result_file, log_file):
+            path.unlink(missing_ok=True)
