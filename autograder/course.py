@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from autograder import COURSE_ROOT
 from autograder.errors import UsageError
-from autograder.sandbox import Policy, kernel_argv, prepare_keep_dirs
+from autograder.sandbox import Policy, kernel_argv
 
 if TYPE_CHECKING:  # nbformat pulls in jsonschema (seconds on a busy machine): imported when used
     import nbformat
@@ -172,7 +172,7 @@ def isolated_environment(
     """Environment variables for a grading or checking kernel, with every Jupyter, IPython and
     matplotlib folder inside ``workdir`` and a ``python3`` kernel bound to this interpreter (its
     kernelspec is written to ``workdir/jupyter_path/kernels/python3``). With ``sandbox``, that kernel
-    runs in the sandbox (:mod:`autograder.sandbox`), which keeps ``workdir`` visible and writable.
+    runs in the sandbox (:mod:`autograder.sandbox`).
 
     Profiles only change sizes, so ``smoke`` grades the same code paths in seconds; nothing may
     download (``MTML_OFFLINE=1``) and plots render off screen. Returns only the variables to set;
@@ -193,13 +193,8 @@ def isolated_environment(
     }
     for folder in dirs.values():
         folder.mkdir(parents=True, exist_ok=True)
-    policy_file = None
-    if sandbox is not None:
-        sandbox.keep = [str(workdir.resolve())]
-        policy_file = sandbox.write(workdir / "sandbox.json")
+    policy_file = None if sandbox is None else sandbox.write(workdir / "sandbox.json")
     kernels = write_kernelspec(workdir / "jupyter_path", policy_file)
-    if sandbox is not None:
-        prepare_keep_dirs(sandbox)
     env = {name: str(folder) for name, folder in dirs.items()}
     # JUPYTER_PATH is searched first, so a user's own "python3" kernel cannot point elsewhere.
     env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(kernels.parent), os.environ.get("JUPYTER_PATH")]))
@@ -268,8 +263,9 @@ def nbgrader_api(course_dir: Path, cell_timeout: int | None = None) -> Any:
 
 def kernel_connection(runtime_dir: Path | None = None) -> dict[str, str]:
     """How this process talks to its kernels: Unix sockets in ``runtime_dir`` (default
-    ``JUPYTER_RUNTIME_DIR``; a sandboxed kernel has no network, so TCP cannot reach it), one name
-    prefix (and connection file) per process, as each runs one kernel at a time; empty off POSIX.
+    ``JUPYTER_RUNTIME_DIR``; a sandboxed kernel has no network, so TCP cannot reach it), in a folder of
+    this process's own, as each runs one kernel at a time (the sandbox makes that folder the kernel's);
+    empty off POSIX.
 
     Example:
         >>> kernel_connection()["transport"]  # doctest: +SKIP
@@ -281,5 +277,6 @@ def kernel_connection(runtime_dir: Path | None = None) -> dict[str, str]:
         from jupyter_core.paths import jupyter_runtime_dir
 
         runtime_dir = Path(jupyter_runtime_dir())
-    prefix = Path(runtime_dir) / f"k{os.getpid()}"
-    return {"transport": "ipc", "ip": str(prefix), "connection_file": f"{prefix}.json"}
+    folder = Path(runtime_dir) / f"k{os.getpid()}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return {"transport": "ipc", "ip": str(folder / "s"), "connection_file": str(folder / "kernel.json")}

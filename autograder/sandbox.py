@@ -9,8 +9,9 @@ The kernelspec that ``grade`` and ``check`` write runs the kernel through this m
 - **hidden files**: an empty, unwritable file system mounted over the instructor sources, the submissions
   folder and the grader's files; a private ``/tmp`` (with ``/var/tmp`` and ``/dev/shm``) of limited size,
   which also holds the working directory, a scratch copy of the submission's folder;
-- **an unprivileged user**: ``nobody`` when grading runs as root; otherwise a user namespace whose
-  capabilities are dropped before the kernel starts, so it cannot undo the mounts;
+- **an unprivileged user**: a user id of its own when grading runs as root (so its process limit and
+  its files are its own); otherwise a user namespace whose capabilities are dropped before the kernel
+  starts, so it cannot undo the mounts;
 - **limits**: memory (data segment), processes, file size, CPU time, no core dumps.
 
 Where namespaces are missing (macOS, containers that forbid them), only the limits apply and
@@ -52,8 +53,6 @@ class Policy:
     """Folders that appear empty and unreadable inside (instructor sources, submissions, gradebook)."""
     expose: list[str] = field(default_factory=list)
     """Folders that stay readable (read-only) even inside a hidden one: Python, the course, the data."""
-    keep: list[str] = field(default_factory=list)
-    """Folders that stay readable and writable inside (the kernel's runtime files)."""
     memory_mb: int = 4096
     """Largest data segment (heap and private memory) of each process."""
     processes: int = 512
@@ -122,7 +121,7 @@ def _cached_support() -> tuple[bool, str]:
 def sandbox_policy(hide: list[Path], **limits: int) -> Policy:
     """A :class:`Policy` hiding ``hide`` and this user's home folder (keys, tokens, other courses), with
     namespaces when this machine allows them. Python, the course checkout and its data stay readable;
-    when grading as root, any folder on their way that ``nobody`` could not enter is hidden and only
+    when grading as root, any folder on their way that other users could not enter is hidden and only
     they are brought back.
 
     Example:
@@ -160,7 +159,7 @@ def describe(policy: Policy) -> str:
     limits = (f"memory {policy.memory_mb} MB per process, {processes}, files up to {policy.file_mb} MB, "
               f"{policy.cpu_s} CPU s")
     if policy.namespaces:
-        user = "user nobody" if is_root() else "a user namespace without capabilities"
+        user = "a user id of its own" if is_root() else "a user namespace without capabilities"
         return (f"Sandbox: no network, own process tree, instructor files hidden, private /tmp of "
                 f"{policy.tmp_mb} MB, {user}; {limits}.")
     return (f"WARNING: sandbox NOT fully enforced ({reason}): kernels CAN reach the network, read the "
@@ -181,27 +180,16 @@ def kernel_argv(policy_file: Path, kernel: list[str]) -> list[str]:
     return [*unshare_command(), "--", *inside] if policy.get("namespaces") else inside
 
 
-def prepare_keep_dirs(policy: Policy) -> None:
-    """Make the kept folders writable for the sandbox's user (``nobody`` when grading runs as root)."""
-    if not (is_root() and policy.namespaces):
-        return
-    uid, gid = _nobody()
-    for folder in policy.keep:
-        for root, dirs, files in os.walk(folder):
-            for name in [root, *(os.path.join(root, name) for name in dirs + files)]:
-                os.chown(name, uid, gid, follow_symlinks=False)
+#: Kernels graded as root run as a user id of their own from this range (no account needed): their
+#: process limit and their files are then theirs alone, so one student's kernel can neither exhaust
+#: another's processes nor touch its files.
+KERNEL_UIDS = range(1_900_000_000, 2_000_000_000)
 
 
-def _nobody() -> tuple[int, int]:
-    import grp
-    import pwd
+def _kernel_uid() -> int:
+    import random
 
-    uid = pwd.getpwnam("nobody").pw_uid
-    try:
-        gid = grp.getgrnam("nogroup").gr_gid
-    except KeyError:
-        gid = pwd.getpwnam("nobody").pw_gid
-    return uid, gid
+    return random.SystemRandom().choice(KERNEL_UIDS)
 
 
 def _mount(source: str, target: str, fstype: str | None, flags: int, data: str | None) -> None:
@@ -234,12 +222,13 @@ def _under(path: str, folders: list[str]) -> bool:
     return any(path == f or path.startswith(f.rstrip("/") + "/") for f in folders)
 
 
-def _enter(policy: dict) -> None:
+def _enter(policy: dict, runtime: str) -> None:
     """Inside the namespaces, as (namespace) root: hide folders, give the kernel a private /tmp, bring
-    back what it must read (Python, the course package, the data: read-only) or write (its runtime
-    folder), hide again what lies inside those, and copy the working directory into the scratch."""
+    back what it must read (Python, the course package, the data: read-only) and its own runtime folder
+    (connection file and sockets: writable), hide again what lies inside those, and copy the working
+    directory into the scratch."""
     private = ["/tmp", "/var/tmp", "/dev/shm"]
-    back = [p for p in policy["expose"] + policy["keep"] if os.path.isdir(p)]
+    back = [p for p in [*policy["expose"], runtime] if os.path.isdir(p)]
     fds = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in back}
     cwd_fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
     hide = [p for p in policy["hide"] if os.path.isdir(p)]
@@ -268,17 +257,18 @@ def _enter(policy: dict) -> None:
     os.close(cwd_fd)
 
 
-def _drop_privileges(scratch: str | None) -> None:
-    """Become ``nobody`` (really root) or give up every capability (user namespace); never regain any."""
+def _drop_privileges(owned: list[str]) -> None:
+    """Become a user of its own (really root), owning the folders ``owned``, or give up every capability
+    (user namespace); never regain any."""
     libc = ctypes.CDLL(None, use_errno=True)
     if os.getuid() == 0 and _outside_root():
-        uid, gid = _nobody()
-        if scratch:
-            for root, dirs, files in os.walk(scratch):
+        uid = _kernel_uid()
+        for folder in owned:
+            for root, dirs, files in os.walk(folder):
                 for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
-                    os.chown(name, uid, gid, follow_symlinks=False)
+                    os.chown(name, uid, uid, follow_symlinks=False)
         os.setgroups([])
-        os.setgid(gid)
+        os.setgid(uid)
         os.setuid(uid)
     else:
         for cap in range(64):
@@ -304,7 +294,7 @@ def _limit(policy: dict) -> None:
     mb = 2**20
     limits = {
         "RLIMIT_DATA": policy["memory_mb"] * mb,
-        # Counted per real user: only meaningful for the separate user ``nobody`` (grading as root).
+        # Counted per real user: only meaningful for a user of the kernel's own (grading as root).
         **({"RLIMIT_NPROC": policy["processes"]} if _outside_root() else {}),
         "RLIMIT_FSIZE": policy["file_mb"] * mb,
         "RLIMIT_CPU": policy["cpu_s"],
@@ -328,19 +318,19 @@ def main(argv: list[str] | None = None) -> None:
     with open(argv[0], encoding="utf-8") as f:
         policy = json.load(f)
     kernel = argv[2:]
-    scratch = None
     if policy["namespaces"]:
-        _enter(policy)
-        scratch = SCRATCH
-        if "-f" in kernel and _outside_root():  # nobody must read the connection file jupyter wrote
-            uid, gid = _nobody()
-            os.chown(kernel[kernel.index("-f") + 1], uid, gid)
+        # The connection file's folder is this kernel's alone (one per grading process): its sockets go there.
+        runtime = os.path.dirname(os.path.abspath(kernel[kernel.index("-f") + 1])) if "-f" in kernel else ""
+        _enter(policy, runtime)
     _limit(policy)
-    if scratch:
-        _drop_privileges(scratch)
-        os.chdir(scratch)
-        os.environ["HOME"] = scratch
-        os.environ["TMPDIR"] = "/tmp"
+    if policy["namespaces"]:
+        _drop_privileges([SCRATCH, *([runtime] if runtime else [])])
+        os.chdir(SCRATCH)
+        # Every folder the kernel writes is private to it: nothing it leaves there reaches another kernel.
+        os.environ.update(HOME=SCRATCH, TMPDIR="/tmp", USER="student", LOGNAME="student",
+                          IPYTHONDIR="/tmp/.ipython", MPLCONFIGDIR="/tmp/.matplotlib",
+                          JUPYTER_CONFIG_DIR="/tmp/.jupyter", JUPYTER_DATA_DIR="/tmp/.jupyter_data",
+                          **({"JUPYTER_RUNTIME_DIR": runtime} if runtime else {}))
     os.environ["CUDA_VISIBLE_DEVICES"] = ""  # grading is on the CPU: the same results on every machine
     os.execvp(kernel[0], kernel)
 
