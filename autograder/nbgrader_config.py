@@ -20,6 +20,17 @@ c.Execute.timeout = 300
 # A deleted or de-tagged test cell must score 0, not silently become "needs manual grade".
 c.OverwriteCells.add_missing_cells = True
 
+# A duplicated test cell is dropped by DeduplicateIds; the next step removes the empty metadata it leaves,
+# on which OverwriteCells would fail.
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "autograder.preprocessors.DropEmptyNbgraderMetadata",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
 # Each assignment's hidden tests (source/<assignment>/grading.py) run in the grader, never in a
 # student's kernel, and must never be copied into a release.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "grading.py"]

@@ -67,6 +67,20 @@ class StderrToStdout(Preprocessor):
         return nb, resources
 
 
+class DropEmptyNbgraderMetadata(Preprocessor):
+    """Remove the empty ``nbgrader`` metadata that nbgrader's ``DeduplicateIds`` leaves on a duplicated
+    graded cell; nbgrader's ``OverwriteCells`` would otherwise fail on it (KeyError ``grade_id``) and the
+    whole submission would score 0 for a copy of a test cell."""
+
+    enabled = Bool(True).tag(config=True)
+
+    def preprocess(self, nb: NotebookNode, resources: dict[str, Any]) -> tuple[NotebookNode, dict[str, Any]]:
+        for cell in nb.cells:
+            if "nbgrader" in cell.get("metadata", {}) and not cell.metadata["nbgrader"]:
+                del cell.metadata["nbgrader"]
+        return nb, resources
+
+
 def visible_error(cell: NotebookNode) -> str | None:
     """The last error line of a cell's outputs, or ``None`` (``ValueError: bad k_shot``)."""
     errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
