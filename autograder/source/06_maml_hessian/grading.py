@@ -135,20 +135,32 @@ def test_inner_adapt(t):
         torch.equal(out["phi0"][k], state[k]) for k in state), "n_steps=0 returns the starting point"
 
 
-def test_maml_meta_gradient(t):
-    g = torch.Generator().manual_seed(4)
+def meta_gradient_case(seed):
+    """Inputs of the two meta-gradient tests: linear regression (w, X, Y, Xq, Yq) and a small MLP
+    (sizes, state) with a support and a query set (s, q)."""
+    g = torch.Generator().manual_seed(seed)
     w = randn(g, 3, 1)
     X, Xq, Y, Yq = randn(g, 10, 3), randn(g, 7, 3), randn(g, 10, 1), randn(g, 7, 1)
     sizes = [1, 8, 1]
     state = mlp_state(sizes, g)
     s, q = (randn(g, 5, 1), randn(g, 5, 1)), (randn(g, 5, 1), randn(g, 5, 1))
-    out = t.run(
-        probe(BUILD_MLP, """
+    return dict(w=w, X=X, Y=Y, Xq=Xq, Yq=Yq, sizes=sizes, state=state, s=s, q=q)
+
+
+#: Probe lines building the two models of :func:`meta_gradient_case` in the kernel.
+BUILD_CASE_MODELS = """
         lin = nn.Linear(3, 1, bias=False).double()
         with torch.no_grad():
             lin.weight.copy_(inputs["w"].T)
         model = build(inputs["sizes"], inputs["state"])
-        """, with_reference_inner_adapt("""
+        """
+
+
+def test_maml_meta_gradient(t):
+    case = meta_gradient_case(4)
+    w, X, Y, Xq, Yq, sizes, state, s, q = case.values()
+    out = t.run(
+        probe(BUILD_MLP, BUILD_CASE_MODELS, with_reference_inner_adapt("""
         linear = dict(maml_meta_gradient(lin, (inputs["X"], inputs["Y"]), (inputs["Xq"], inputs["Yq"]),
                                          inner_lr=0.1, n_steps=1))
         two = dict(maml_meta_gradient(model, inputs["s"], inputs["q"], inner_lr=0.1, n_steps=2))
@@ -156,7 +168,7 @@ def test_maml_meta_gradient(t):
         result = {"linear": linear, "two": two,
                   "grad": [p.grad is None for p in [*lin.parameters(), *model.parameters()]]}
         """),
-        w=w, X=X, Y=Y, Xq=Xq, Yq=Yq, sizes=sizes, state=state, s=s, q=q,
+        **case,
     )
     # The closed form of section 5 on linear regression, one inner step.
     hessian = 2 / 10 * X.T @ X
@@ -252,26 +264,17 @@ def test_hessian_vector_product(t):
 
 
 def test_first_order_meta_gradient(t):
-    g = torch.Generator().manual_seed(8)
-    w = randn(g, 3, 1)
-    X, Xq, Y, Yq = randn(g, 10, 3), randn(g, 7, 3), randn(g, 10, 1), randn(g, 7, 1)
-    sizes = [1, 8, 1]
-    state = mlp_state(sizes, g)
-    s, q = (randn(g, 5, 1), randn(g, 5, 1)), (randn(g, 5, 1), randn(g, 5, 1))
+    case = meta_gradient_case(8)
+    w, X, Y, Xq, Yq, sizes, state, s, q = case.values()
     out = t.run(
-        probe(BUILD_MLP, """
-        lin = nn.Linear(3, 1, bias=False).double()
-        with torch.no_grad():
-            lin.weight.copy_(inputs["w"].T)
-        model = build(inputs["sizes"], inputs["state"])
-        """, with_reference_inner_adapt("""
+        probe(BUILD_MLP, BUILD_CASE_MODELS, with_reference_inner_adapt("""
         linear = dict(first_order_meta_gradient(lin, (inputs["X"], inputs["Y"]), (inputs["Xq"], inputs["Yq"]),
                                                 inner_lr=0.1, n_steps=1))
         three = dict(first_order_meta_gradient(model, inputs["s"], inputs["q"], inner_lr=0.1, n_steps=3))
         """), """
         result = {"linear": linear, "three": three}
         """),
-        w=w, X=X, Y=Y, Xq=Xq, Yq=Yq, sizes=sizes, state=state, s=s, q=q,
+        **case,
     )
     phi = w - 0.1 * 2 / 10 * X.T @ (X @ w - Y)
     expected = 2 / 7 * Xq.T @ (Xq @ phi - Yq)          # the query gradient at phi, no Hessian term
