@@ -1,6 +1,8 @@
 """Autograde one student's submission of one assignment; run by ``grade`` in its own process.
 
-Usage: ``python -m autograder._autograde_one COURSE_DIR ASSIGNMENT STUDENT RESULT_JSON [--cell-timeout S]``
+Usage: ``python -m autograder._autograde_one COURSE_DIR ASSIGNMENT STUDENT RESULT_JSON [--cell-timeout S]``,
+or ``python -m autograder._autograde_one COURSE_DIR --serve [--cell-timeout S]`` to grade the students
+sent on stdin one after another (what ``grade`` runs: one such process per parallel job).
 
 The course folder must already hold a gradebook (``generate_assignment`` ran) and
 ``submitted/STUDENT/ASSIGNMENT/``. Writes ``{"success": bool, "reason": str}`` to RESULT_JSON; the
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 from pathlib import Path
 
 # Exceptions nbgrader reports when a whole submission could not be graded, and what to tell the student.
@@ -44,8 +47,52 @@ def failure_reason(text: str) -> str:
     return "autograde failed: " + last[:200]
 
 
+def autograde_one(
+    course: Path, assignment: str, student: str, result: Path, cell_timeout: int | None
+) -> bool:
+    """Run nbgrader's autograde for one student and write ``{"success", "reason", "log"}`` to ``result``;
+    returns whether it succeeded. Whatever the kernel left running is killed before this returns."""
+    from autograder.course import nbgrader_api
+    from autograder.processes import kill_descendants
+
+    try:
+        api = nbgrader_api(course, cell_timeout=cell_timeout)
+        outcome = api.autograde(assignment, student, force=True, create=True)
+    finally:
+        kill_descendants()
+    log = outcome.get("log", "") + outcome.get("error", "")
+    # nbgrader reports some per-notebook failures only in its log while still returning success.
+    failed = not outcome["success"] or "There was an error processing assignment" in log
+    reason = failure_reason(log) if failed else ""
+    result.write_text(json.dumps({"success": not failed, "reason": reason, "log": log}), encoding="utf-8")
+    return not failed
+
+
+def serve(course: Path, cell_timeout: int | None) -> int:
+    """Grade students one after another: one JSON job per line on stdin (``assignment``, ``student``,
+    ``result``), answered by the line ``DONE_LINE`` on stdout once its result file is written.
+
+    nbgrader, the course's hidden tests and torch are imported once, not once per student; each
+    student still gets a fresh kernel in its own sandbox. The grader kills this process (and starts
+    another) when a student runs past the whole-notebook timeout.
+    """
+    import nbgrader.apps  # noqa: F401 (imported once, for every student)
+    import torch  # noqa: F401 (the hidden tests use it)
+
+    for line in sys.stdin:
+        job = json.loads(line)
+        autograde_one(course, job["assignment"], job["student"], Path(job["result"]), cell_timeout)
+        print(DONE_LINE, flush=True)
+    return 0
+
+
+#: What :func:`serve` prints after each student.
+DONE_LINE = "MTML-AUTOGRADE-DONE"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run nbgrader's autograde for one student, write the result file, return 0 iff it succeeded.
+    """Autograde one student (``COURSE ASSIGNMENT STUDENT RESULT_JSON``), or with ``--serve COURSE`` every
+    student sent on stdin; returns 0 iff the (last) autograde succeeded.
 
     Example:
         >>> main(["course", "01_task_definition", "alice", "alice.json"])  # doctest: +SKIP
@@ -53,30 +100,24 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = argparse.ArgumentParser(prog="python -m autograder._autograde_one")
     parser.add_argument("course", type=Path)
-    parser.add_argument("assignment")
-    parser.add_argument("student")
-    parser.add_argument("result", type=Path)
+    parser.add_argument("assignment", nargs="?")
+    parser.add_argument("student", nargs="?")
+    parser.add_argument("result", type=Path, nargs="?")
     parser.add_argument("--cell-timeout", type=int, default=None)
+    parser.add_argument("--serve", action="store_true", help="grade the students sent on stdin, one per line")
     args = parser.parse_args(argv)
 
-    from autograder.course import nbgrader_api
-    from autograder.processes import become_subreaper, kill_descendants
+    from autograder.processes import become_subreaper
 
     # Orphans of the kernel (a background process it started) are re-parented here, not to init,
-    # and die before this process exits, whatever the submission did.
+    # and die before the next student starts, whatever the submission did.
     become_subreaper()
-    try:
-        api = nbgrader_api(args.course, cell_timeout=args.cell_timeout)
-        result = api.autograde(args.assignment, args.student, force=True, create=True)
-    finally:
-        kill_descendants()
-    log = result.get("log", "") + result.get("error", "")
-    print(log)  # goes to this student's log file
-    # nbgrader reports some per-notebook failures only in its log while still returning success.
-    failed = not result["success"] or "There was an error processing assignment" in log
-    reason = failure_reason(log) if failed else ""
-    args.result.write_text(json.dumps({"success": not failed, "reason": reason}), encoding="utf-8")
-    return 1 if failed else 0
+    if args.serve:
+        return serve(args.course, args.cell_timeout)
+    if args.result is None:
+        parser.error("COURSE ASSIGNMENT STUDENT RESULT_JSON, or --serve COURSE")
+    succeeded = autograde_one(args.course, args.assignment, args.student, args.result, args.cell_timeout)
+    return 0 if succeeded else 1
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ submission always gets the same score and one hostile or broken submission canno
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import stat
@@ -131,12 +132,26 @@ def grade_submissions(
     if logs_dir is not None:
         Path(logs_dir).mkdir(parents=True, exist_ok=True)
         for (student, name), result in sorted(results.items()):
-            (Path(logs_dir) / f"{student}.{name}.log").write_text(result.log, encoding="utf-8")
+            (Path(logs_dir) / log_name(student, name)).write_text(result.log, encoding="utf-8")
         echo(f"Grading logs in {logs_dir}")
     if feedback_dir is not None:
         written = write_feedback([results[key] for key in sorted(results)], Path(feedback_dir))
         echo(f"Feedback for {len(written)} submission(s) in {feedback_dir}")
     return ordered
+
+
+def log_name(student_id: str, assignment: str) -> str:
+    """``<student_id>.<assignment>.log``, shortened with a digest when too long for a file name.
+
+    Example:
+        >>> log_name("alice", "01_x"), len(log_name("x" * 300, "01_x"))
+        ('alice.01_x.log', 119)
+    """
+    name = f"{student_id}.{assignment}.log"
+    if len(name) <= 120:
+        return name
+    digest = hashlib.sha256(student_id.encode()).hexdigest()[:12]
+    return f"{student_id[: 120 - len(assignment) - len(digest) - 7]}-{digest}.{assignment}.log"
 
 
 class _progress:

@@ -13,23 +13,25 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import select
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from autograder import COURSE_ROOT
+from autograder._autograde_one import DONE_LINE
 from autograder.course import GradedCell, graded_cells, isolated_environment, load_notebook, nbgrader_api
 from autograder.processes import (
     BATCH_VARIABLE,
     TAG_VARIABLE,
     RunningGraders,
     kill_process_tree,
-    wait_unreaped,
 )
 from autograder.results import GradeRow, read_gradebook_row
 from autograder.sandbox import sandbox_policy
@@ -163,7 +165,13 @@ def _prepared(files: CourseFiles, options: GradeOptions) -> _Course:
 
 
 def release_courses() -> None:
-    """Delete this process's prepared courses (the end of a batch graded in this process)."""
+    """Stop this process's grading servers and delete its prepared courses (the end of a batch)."""
+    with _courses_lock:
+        servers = list(_all_servers)
+        _all_servers.clear()
+    for server in servers:
+        server.stop()
+    _running.stopping = False  # a later batch in this process may start grading processes again
     with _courses_lock:
         for course in _courses.values():
             shutil.rmtree(course.root.parent, ignore_errors=True)
@@ -247,57 +255,98 @@ def one_line(err: BaseException | str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def run_autograde(course: _Course, job: GradeJob, options: GradeOptions) -> tuple[bool, str, str]:
-    """Autograde one submission in its own process session: ``(succeeded, reason if not, log)``.
+class _Server:
+    """One ``python -m autograder._autograde_one --serve`` process: it grades the students of one thread
+    one after another, so nbgrader and torch are imported once per thread, not once per student."""
 
-    However it ends, the process, the kernel it started and everything they spawned are killed
-    afterwards: nothing a submission starts outlives its grading. Past ``student_timeout`` seconds that
-    happens at once and the submission scores 0.
+    def __init__(self, course: _Course, options: GradeOptions) -> None:
+        self.tag = uuid.uuid4().hex
+        command = [sys.executable, "-m", "autograder._autograde_one", str(course.root), "--serve"]
+        if options.cell_timeout is not None:
+            command += ["--cell-timeout", str(options.cell_timeout)]
+        self.errors = open(course.logs / f"server.{self.tag[:8]}.log", "wb")  # noqa: SIM115 (closed in stop)
+        env = {**course.env, TAG_VARIABLE: self.tag}
+        self.course = course
+        self.proc = _running.start(command, self.tag, cwd=PACKAGE_PARENT, env=env, stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, stderr=self.errors)
+
+    def grade(self, job: GradeJob, result_file: Path, timeout: float) -> bool | None:
+        """Send one student; ``True`` when its result file is written, ``False`` past ``timeout``
+        seconds, ``None`` when the process died."""
+        assert self.proc is not None and self.proc.stdin is not None and self.proc.stdout is not None
+        line = json.dumps({"assignment": job.assignment, "student": job.student_id,
+                           "result": str(result_file)})
+        try:
+            self.proc.stdin.write(line.encode() + b"\n")
+            self.proc.stdin.flush()
+        except OSError:
+            return None
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            ready, _, _ = select.select([self.proc.stdout], [], [], min(remaining, 1.0))
+            if ready:
+                answer = self.proc.stdout.readline()
+                if not answer:
+                    return None
+                if answer.strip() == DONE_LINE.encode():
+                    return True
+
+    def stop(self) -> None:
+        """Kill the process and everything it started."""
+        if self.proc is not None:
+            kill_process_tree(self.proc, self.tag)
+            _running.finished(self.proc)
+            self.proc = None
+        self.errors.close()
+
+
+_servers = threading.local()
+_all_servers: list[_Server] = []
+
+
+def _server_for(course: _Course, options: GradeOptions) -> _Server | None:
+    """This thread's grading server for ``course`` (started when missing or dead); ``None`` once the
+    batch is stopping."""
+    server = getattr(_servers, "server", None)
+    if server is not None and (server.proc is None or server.proc.poll() is not None
+                               or server.course is not course):
+        server.stop()
+        server = None
+    if server is None:
+        server = _Server(course, options)
+        if server.proc is None:
+            return None
+        _servers.server = server
+        with _courses_lock:
+            _all_servers.append(server)
+    return server
+
+
+def run_autograde(course: _Course, job: GradeJob, options: GradeOptions) -> tuple[bool, str, str]:
+    """Autograde one submission: ``(succeeded, reason if not, nbgrader's log)``.
+
+    The student's kernel runs in its own sandbox and dies with its grading; past ``student_timeout``
+    seconds the grading process is killed with everything it started (the next student gets a new one)
+    and the submission scores 0.
     """
-    stem = f"{job.student_id}.{job.assignment}.{uuid.uuid4().hex[:8]}"
-    result_file, log_file = course.logs / f"{stem}.json", course.logs / f"{stem}.log"
-    command = [
-        sys.executable,
-        "-m",
-        "autograder._autograde_one",
-        str(course.root),
-        job.assignment,
-        job.student_id,
-        str(result_file),
-    ]
-    if options.cell_timeout is not None:
-        command += ["--cell-timeout", str(options.cell_timeout)]
-    tag = uuid.uuid4().hex
+    result_file = course.logs / f"{uuid.uuid4().hex}.json"
+    server = _server_for(course, options)
+    if server is None:
+        return False, "grading was interrupted", ""
     try:
-        with open(log_file, "wb") as log:
-            proc = _running.start(
-                command,
-                tag,
-                cwd=PACKAGE_PARENT,
-                env={**course.env, TAG_VARIABLE: tag},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-            if proc is None:
-                return False, "grading was interrupted", ""
-            try:
-                finished = wait_unreaped(proc, options.student_timeout)
-            finally:
-                kill_process_tree(proc, tag)
-                _running.finished(proc)
-        text = log_file.read_text(encoding="utf-8", errors="replace")
-        if not finished:
-            return (
-                False,
-                f"grading took longer than {options.student_timeout:g} s for the whole notebook",
-                text,
-            )
+        finished = server.grade(job, result_file, options.student_timeout)
+        if finished is False:
+            server.stop()
+            return False, f"grading took longer than {options.student_timeout:g} s for the whole notebook", ""
         try:
             result = json.loads(result_file.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            return False, f"the grading process crashed (exit code {proc.returncode})", text
-        return bool(result["success"]), str(result.get("reason", "")), text
+            code = server.proc.poll() if server.proc is not None else None
+            server.stop()
+            return False, f"the grading process crashed (exit code {code})", ""
+        return bool(result["success"]), str(result.get("reason", "")), str(result.get("log", ""))
     finally:
-        for path in (result_file, log_file):
-            path.unlink(missing_ok=True)
+        result_file.unlink(missing_ok=True)

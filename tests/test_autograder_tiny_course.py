@@ -23,6 +23,7 @@ from autograder import COURSE_ROOT
 from autograder.course import isolated_environment
 from autograder.grade import kill_process_tree
 from autograder.preprocessors import stderr_to_stdout
+from autograder.worker import GradeJob, GradeOptions, course_files, grade_job, release_courses
 
 ASSIGNMENT = "tiny"
 #: Set in the grader's environment by each test; the kernels inherit it, so the test finds what is left.
@@ -317,12 +318,26 @@ def test_no_autograder_package_can_be_planted_where_the_grader_imports(hostile: 
 
 
 @pytest.mark.slow
-def test_a_grader_error_on_one_student_gives_a_zero_row_and_the_batch_goes_on(hostile: dict) -> None:
+def test_a_student_id_of_250_characters_is_graded_like_any_other(hostile: dict) -> None:
     assert hostile["code"] == 0, hostile["text"]
     rows = hostile["rows"]
     assert sorted(rows) == ["a_sleeper", "b_planter", "c_victim", LONG_ID]
-    broken = rows[LONG_ID]
-    assert (broken["score"], broken["test_add"], broken["test_mul"]) == ("0", "0", "0")
-    assert broken["status"].startswith("grader error: ") and "\n" not in broken["status"]
-    assert "File name too long" in broken["status"]
-    assert rows["b_planter"]["score"] == rows["c_victim"]["score"] == "5"
+    assert (rows[LONG_ID]["score"], rows[LONG_ID]["status"]) == ("5", "ok"), hostile["text"]
+
+
+@pytest.mark.slow
+def test_a_grader_error_on_one_student_gives_a_zero_row(tmp_path: Path, env: dict[str, str]) -> None:
+    course = make_course(tmp_path / "course")
+    options = GradeOptions(batch="test-grader-error")
+    files = course_files(course, [ASSIGNMENT])
+    notebook = (course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").read_bytes()
+    try:
+        # A job naming a file outside its folder (a forged job on a cluster) is refused, not written.
+        result = grade_job(GradeJob("mallory", ASSIGNMENT, {f"{ASSIGNMENT}.ipynb": notebook, "../x.py": b""}),
+                           files, options)
+        good = grade_job(GradeJob("alice", ASSIGNMENT, {f"{ASSIGNMENT}.ipynb": notebook}), files, options)
+    finally:
+        release_courses()
+    assert result.row.status.startswith("grader error: ") and "refusing the file name" in result.row.status
+    assert result.row.score == 0 and set(result.row.scores.values()) == {0.0}
+    assert (good.row.score, good.row.status) == (5.0, "ok")
