@@ -119,6 +119,21 @@ class _Course:
     env: dict[str, str]
     logs: Path
     cells: dict[str, list[GradedCell]]
+    students: set[str] = field(default_factory=set)
+    """Students already in the gradebook."""
+
+
+def _ensure_student(course: _Course, student_id: str) -> None:
+    """Add the student to the gradebook before grading: nbgrader's autograde creates the row itself, so
+    two assignments of one student graded at once would both try to, and one would fail."""
+    with _courses_lock:
+        if student_id in course.students:
+            return
+        from nbgrader.api import Gradebook
+
+        with Gradebook(f"sqlite:///{course.root / 'gradebook.db'}") as gradebook:
+            gradebook.update_or_create_student(student_id)
+        course.students.add(student_id)
 
 
 _courses: dict[str, _Course] = {}
@@ -204,6 +219,7 @@ def grade_job(job: GradeJob, files: CourseFiles, options: GradeOptions) -> Grade
         folder = course.root / "submitted" / job.student_id / job.assignment
         shutil.rmtree(folder, ignore_errors=True)
         _write_files(folder, job.files)
+        _ensure_student(course, job.student_id)
         ok, reason, log = run_autograde(course, job, options)
         if not ok:
             return GradeResult(GradeRow.zero(job.student_id, job.assignment, cells, reason), log=log)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -299,33 +300,14 @@ def _leftovers(run: str, marker: str) -> list[psutil.Process]:
 
 
 def _grade(tmp: Path, submissions: Path, out: Path, *options: str) -> subprocess.CompletedProcess:
+    """``grade`` the folder as an instructor would (every assignment found in it)."""
     env = {**os.environ, **isolated_environment(tmp / "home", "smoke"), MARK_VARIABLE: str(tmp)}
     if DATA_DIR.is_dir():
         env["MTML_DATA_DIR"] = str(DATA_DIR)
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "autograder",
-            "grade",
-            str(submissions),
-            "--assignment",
-            ASSIGNMENT,
-            "--out",
-            str(out),
-            "--cell-timeout",
-            str(CELL_TIMEOUT),
-            "--student-timeout",
-            "300",
-            "--memory-mb",
-            "1536",
-            *options,
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=3000,
-    )
+    command = [sys.executable, "-m", "autograder", "grade", str(submissions), "--out", str(out),
+               "--cell-timeout", str(CELL_TIMEOUT), "--student-timeout", "300", "--memory-mb", "1536",
+               *options]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=3000)
 
 
 def _rows(path: Path) -> dict[str, dict[str, str]]:
@@ -398,6 +380,10 @@ def test_the_same_grades_twice_and_from_every_back_end(tmp_path: Path) -> None:
         folder = submissions / student / ASSIGNMENT
         folder.mkdir(parents=True)
         (folder / f"{ASSIGNMENT}.ipynb").write_text(notebook, encoding="utf-8")
+    # alice hands in a second assignment: two of her notebooks may be graded at the same time.
+    second = "02_mtl_conditioning"
+    (submissions / "alice" / second).mkdir()
+    shutil.copy(source_notebook(COURSE_ROOT, second), submissions / "alice" / second / f"{second}.ipynb")
     outputs = {}
     for name, options in {
         "jobs1": ["--jobs", "1"],
@@ -409,8 +395,11 @@ def test_the_same_grades_twice_and_from_every_back_end(tmp_path: Path) -> None:
         proc = _grade(tmp_path, submissions, out, *options)
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
         outputs[name] = out.read_bytes()
-    rows = _rows(tmp_path / "jobs1.csv")
-    assert [rows[s]["score"] for s in ("alice", "bob", "carol")] == ["12", "0", "10"]
+    with open(tmp_path / "jobs1.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    scores = {(row["student_id"], row["assignment"]): (row["score"], row["status"]) for row in rows}
+    assert scores == {("alice", ASSIGNMENT): ("12", "ok"), ("alice", second): ("13", "ok"),
+                      ("bob", ASSIGNMENT): ("0", "ok"), ("carol", ASSIGNMENT): ("10", "ok")}
     assert all(data == outputs["jobs1"] for data in outputs.values()), {
         k: v.decode() for k, v in outputs.items()
     }
