@@ -25,6 +25,7 @@ from autograder import COURSE_ROOT
 from autograder.course import GradedCell, graded_cells, load_notebook, source_notebook
 from autograder.errors import UsageError
 from autograder.feedback import write_feedback
+from autograder.hidden import one_line
 from autograder.processes import kill_batch, kill_process_tree  # noqa: F401 (kill_process_tree: re-export)
 from autograder.results import GradeRow, format_table, write_csv
 from autograder.sandbox import describe, sandbox_policy
@@ -35,7 +36,6 @@ from autograder.worker import (
     GradeResult,
     course_files,
     grade_job,
-    one_line,
     release_courses,
     stop_all,
 )

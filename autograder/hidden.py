@@ -179,14 +179,15 @@ def load_hidden_tests(path: Path) -> dict[str, Callable[[HiddenTest], None]]:
     return {key: value for key, value in vars(module).items() if key.startswith("test_") and callable(value)}
 
 
-def one_line(text: str, limit: int = REASON_LIMIT) -> str:
-    """``text`` on one line, at most ``limit`` characters.
+def one_line(text: BaseException | str, limit: int = REASON_LIMIT) -> str:
+    """``text`` (or ``ExceptionType: message``) on one line, at most ``limit`` characters.
 
     Example:
-        >>> one_line("a\\n  b")
-        'a b'
+        >>> one_line("a\\n  b"), one_line(OSError("disk\\nfull"))
+        ('a b', 'OSError: disk full')
     """
-    text = " ".join(str(text).split())
+    text = text if isinstance(text, str) else f"{type(text).__name__}: {text}"
+    text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -19,7 +19,7 @@ from traitlets import Bool, Integer
 
 from autograder import wire
 from autograder.course import is_test_cell
-from autograder.hidden import GRADING_MODULE, Verdict, load_hidden_tests, one_line, run_hidden_test
+from autograder.hidden import GRADING_MODULE, Verdict, load_hidden_tests, run_hidden_test
 
 
 def stderr_to_stdout(cell: NotebookNode) -> bool:
@@ -79,14 +79,6 @@ class DropEmptyNbgraderMetadata(Preprocessor):
             if "nbgrader" in cell.get("metadata", {}) and not cell.metadata["nbgrader"]:
                 del cell.metadata["nbgrader"]
         return nb, resources
-
-
-def visible_error(cell: NotebookNode) -> str | None:
-    """The last error line of a cell's outputs, or ``None`` (``ValueError: bad k_shot``)."""
-    errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-    if not errors:
-        return None
-    return one_line(f"{errors[-1].get('ename', 'Error')}: {errors[-1].get('evalue', '')}".rstrip(": "))
 
 
 def verdict_outputs(cell: NotebookNode, verdict: Verdict) -> list[NotebookNode]:

@@ -19,7 +19,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from typing import Any
 
 #: Environment variable holding the tag of one student's grading run.
@@ -120,7 +119,7 @@ def kill_process_tree(proc: subprocess.Popen, tag: str | None = None) -> None:
 
     Jupyter kernels start in a session of their own, so killing the grading process's group alone
     would leave the kernel (and whatever it runs) alive. Also for a process that has exited but was
-    not reaped yet (see :func:`wait_unreaped`): what it left behind is found through its group
+    not reaped yet: what it left behind is found through its group
     (whose id cannot be reused before ``proc`` is reaped) and its tag.
 
     Example:
@@ -159,34 +158,6 @@ def kill_batch(batch: str) -> None:
             return
         _kill(victims, set())
         psutil.wait_procs(victims, timeout=1)
-
-
-def wait_unreaped(proc: subprocess.Popen, timeout: float, poll_s: float = 0.1) -> bool:
-    """Wait up to ``timeout`` seconds for ``proc`` to exit without reaping it; whether it exited.
-
-    While unreaped, its process id (and so its process group id) stays reserved, so killing the
-    group afterwards cannot hit an unrelated process that got the same id.
-
-    Example:
-        >>> wait_unreaped(subprocess.Popen(["true"]), timeout=10)
-        True
-    """
-    if not hasattr(os, "waitid"):  # not on every Unix: wait and reap (the group kill is then skipped)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return False
-        return True
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
-                return True
-        except ChildProcessError:  # already reaped (e.g. by kill_process_tree in another thread)
-            return True
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(poll_s)
 
 
 def become_subreaper() -> bool:

@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from autograder import COURSE_ROOT
 from autograder._autograde_one import DONE_LINE
 from autograder.course import GradedCell, graded_cells, isolated_environment, load_notebook, nbgrader_api
+from autograder.hidden import one_line
 from autograder.processes import (
     BATCH_VARIABLE,
     TAG_VARIABLE,
@@ -243,8 +244,8 @@ def failure_reasons(autograded: Path) -> dict[str, str]:
         >>> failure_reasons(Path("autograded/alice/01_x/01_x.ipynb"))  # doctest: +SKIP
         {'test_one_hot_descriptors': 'rows must be rows of the identity matrix'}
     """
+    from autograder.check import error_line
     from autograder.course import is_test_cell
-    from autograder.preprocessors import visible_error
 
     reasons = {}
     for cell in load_notebook(autograded).cells:
@@ -253,22 +254,10 @@ def failure_reasons(autograded: Path) -> dict[str, str]:
             if errors:
                 verdict = errors[-1]
                 text = (
-                    verdict.get("evalue", "") if verdict.get("ename") == "TestFailed" else visible_error(cell)
+                    verdict.get("evalue", "") if verdict.get("ename") == "TestFailed" else error_line(cell)
                 )
                 reasons[str(cell.metadata["nbgrader"].get("grade_id", ""))] = one_line(text or "failed")
     return reasons
-
-
-def one_line(err: BaseException | str, limit: int = 200) -> str:
-    """``ExceptionType: message`` (or the text) on one line, at most ``limit`` characters.
-
-    Example:
-        >>> one_line(OSError("disk\\nfull"))
-        'OSError: disk full'
-    """
-    text = err if isinstance(err, str) else f"{type(err).__name__}: {err}"
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class _Server:

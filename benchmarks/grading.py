@@ -59,15 +59,6 @@ from classic_mistakes import MISTAKES  # noqa: E402 (tests/ is put on the path j
 
 BACKENDS = {"jobs=1": dict(jobs=1), "jobs=2": dict(jobs=2),
             "dask local, 2 workers": dict(jobs=2, scheduler="local")}
-PLAIN_PREPROCESSORS = [  # nbgrader's own default Autograde.autograde_preprocessors
-    "nbgrader.preprocessors.Execute",
-    "nbgrader.preprocessors.IgnorePattern",
-    "nbconvert.preprocessors.ClearMetadataPreprocessor",
-    "nbgrader.preprocessors.LimitOutput",
-    "nbgrader.preprocessors.SaveAutoGrades",
-    "nbgrader.preprocessors.AssignLatePenalties",
-    "nbgrader.preprocessors.CheckCellMetadata",
-]
 
 
 def write_submissions(root: Path, assignments: list[str], k: int) -> dict[str, list[str]]:
@@ -122,13 +113,21 @@ def timed_grading(submitted: Path, out: Path, cell_timeout: int, **backend) -> d
             "per_student_s": per_student}
 
 
+def plain_preprocessors() -> list[str]:
+    """nbgrader's own default ``Autograde.autograde_preprocessors``, as import paths for a config file."""
+    from nbgrader.converters import Autograde
+
+    defaults = Autograde.class_traits()["autograde_preprocessors"].default()
+    return [f"{cls.__module__}.{cls.__name__}" for cls in defaults]
+
+
 def plain_nbgrader(work: Path, submitted: Path, assignments: list[str], cell_timeout: int) -> dict:
     """``nbgrader generate_assignment`` then ``nbgrader autograde <a> --force`` per assignment, timed, in a
     course copy with nbgrader's default preprocessors and a kernel without the sandbox."""
     course = copy_course(COURSE_ROOT, work / "course", assignments)
     with open(course / "nbgrader_config.py", "a", encoding="utf-8") as config:
         config.write(f"\n# benchmarks/grading.py: plain nbgrader\nc.Autograde.autograde_preprocessors = "
-                     f"{PLAIN_PREPROCESSORS!r}\nc.Execute.timeout = {cell_timeout}\n")
+                     f"{plain_preprocessors()!r}\nc.Execute.timeout = {cell_timeout}\n")
     shutil.copytree(submitted, course / "submitted")
     (work / "home").mkdir()
     env = {**os.environ, **isolated_environment(work / "env", "smoke"), "HOME": str(work / "home")}

@@ -182,41 +182,22 @@ def build_cases(tmp: Path, sleep_marker: str, submissions: Path) -> dict[str, Ca
 
     # Faults in otherwise correct submissions.
     cases["endless_loop"] = Case(text(_with_answers(source, {last: "while True:\n    pass"})), FULL - 2)
-    swallow = (
-        "import time\nwhile True:\n    try:\n        time.sleep(1)\n"
-        "    except KeyboardInterrupt:\n        pass"
-    )
-    cases["swallows_interrupt"] = Case(text(_with_final_cell(source, swallow)), 0, "could not be interrupted")
-    cases["memory_bomb"] = Case(
-        text(_with_final_cell(source, "chunks = []\nwhile True:\n    chunks.append(bytearray(2**26))")), FULL
-    )
-    cases["fork_bomb"] = Case(
-        text(
-            _with_final_cell(
-                source,
-                "import subprocess, time\n"
-                "subprocess.Popen(['bash', '-c', 'f() { f | f & }; f'])\ntime.sleep(5)",
-            )
-        ),
-        FULL,
-    )
-    cases["os_exit"] = Case(text(_with_final_cell(source, "import os\nos._exit(3)")), 0, "kernel died")
-    cases["segfault"] = Case(
-        text(_with_final_cell(source, "import ctypes\nctypes.string_at(0)")), 0, "kernel died"
-    )
-    cases["output_flood"] = Case(
-        text(_with_final_cell(source, "for _ in range(20000):\n    print('x' * 2000)")), FULL
-    )
-    cases["fill_the_disk"] = Case(
-        text(
-            _with_final_cell(
-                source,
-                "import os\nblock = b'x' * 2**24\nfor i in range(10**4):\n    try:\n"
-                "        open(f'fill{i}', 'wb').write(block)\n    except OSError:\n        break",
-            )
-        ),
-        FULL,
-    )
+    # Faults in a cell added after the last test: (code, expected score, status substring).
+    final_cells = {
+        "swallows_interrupt": ("import time\nwhile True:\n    try:\n        time.sleep(1)\n"
+                               "    except KeyboardInterrupt:\n        pass", 0, "could not be interrupted"),
+        "memory_bomb": ("chunks = []\nwhile True:\n    chunks.append(bytearray(2**26))", FULL, "ok"),
+        "fork_bomb": ("import subprocess, time\n"
+                      "subprocess.Popen(['bash', '-c', 'f() { f | f & }; f'])\ntime.sleep(5)", FULL, "ok"),
+        "os_exit": ("import os\nos._exit(3)", 0, "kernel died"),
+        "segfault": ("import ctypes\nctypes.string_at(0)", 0, "kernel died"),
+        "output_flood": ("for _ in range(20000):\n    print('x' * 2000)", FULL, "ok"),
+        "fill_the_disk": ("import os\nblock = b'x' * 2**24\nfor i in range(10**4):\n    try:\n"
+                          "        open(f'fill{i}', 'wb').write(block)\n    except OSError:\n        break",
+                          FULL, "ok"),
+    }
+    for name, (code, score, status) in final_cells.items():
+        cases[name] = Case(text(_with_final_cell(source, code)), score, status)
     net = (
         "import socket\ntry:\n    socket.create_connection(('1.1.1.1', 53), timeout=5)\n    reached = True\n"
         "except OSError:\n    reached = False\n"

@@ -166,15 +166,19 @@ def test_layerwise_lr_groups(t):
                  "children without parameters must be skipped")
 
 
-# linear_probe is graded on its own: a stand-in set_trainable replaces the student's during the call
-# (so a mistake there costs nothing here), and is put back afterwards.
-LINEAR_PROBE = """
+#: A correct set_trainable for the probes below, so a mistake in the student's costs only its own test.
+STAND_IN_SET_TRAINABLE = """
 def stand_in_set_trainable(module, trainable):
     for p in module.parameters():
         p.requires_grad_(trainable)
     module.train(trainable)
     return module
+"""
 
+
+# linear_probe is graded on its own: a stand-in set_trainable replaces the student's during the call
+# (so a mistake there costs nothing here), and is put back afterwards.
+LINEAR_PROBE = STAND_IN_SET_TRAINABLE + """
 m = ConvClassifier(4, channels=4, image_size=20)
 m.load_state_dict(inputs["state"])
 m.train()
@@ -214,13 +218,7 @@ def test_linear_probe(t):
 
 # lp_ft is graded on its own: stand-ins for set_trainable, linear_probe and layerwise_lr_groups replace
 # the student's versions during the calls, and are put back afterwards.
-LP_FT = """
-def stand_in_set_trainable(module, trainable):
-    for p in module.parameters():
-        p.requires_grad_(trainable)
-    module.train(trainable)
-    return module
-
+LP_FT = STAND_IN_SET_TRAINABLE + """
 def stand_in_linear_probe(model, x, y, n_steps, lr):
     for name, child in model.named_children():
         stand_in_set_trainable(child, name == "head")
