@@ -72,7 +72,21 @@ def error_line(cell: nbformat.NotebookNode) -> str | None:
     if not errors:
         return None
     # The last error is the one that ended the cell (a timeout comes after the KeyboardInterrupt).
-    text = f"{errors[-1].get('ename', 'Error')}: {errors[-1].get('evalue', '')}".strip().rstrip(":")
+    return error_summary(errors[-1].get("ename", "Error"), errors[-1].get("evalue", ""))
+
+
+def error_summary(ename: str, evalue: str) -> str:
+    """One line for an error: ``ename: evalue``'s last line, without terminal colours, at most 200 characters.
+
+    The self-check button (:mod:`autograder.selfcheck`) words its reasons with it too, so both agree.
+
+    Example:
+        >>> error_summary("AssertionError", "shapes differ\\n\\x1b[31mexpected (3, 4)\\x1b[0m")
+        'expected (3, 4)'
+        >>> error_summary("NotImplementedError", "")
+        'NotImplementedError'
+    """
+    text = f"{ename}: {evalue}".strip().rstrip(":")
     lines = ANSI.sub("", text).strip().splitlines()
     return (lines[-1] if lines else "error")[:200]
 
@@ -113,12 +127,22 @@ def check_notebook(
                                   error or "")
             outcomes.append(outcome)
             echo(outcome.line())
+    echo(summary_line(outcomes))
+    return outcomes
+
+
+def summary_line(outcomes: list[TestOutcome]) -> str:
+    """The closing line of a check: points earned and tests passed (the self-check button shows it too).
+
+    Example:
+        >>> summary_line([TestOutcome("a", 1.0, True), TestOutcome("b", 2.0, False, "x")])
+        'Visible tests: 1/3 points, 1 of 2 tests pass. Hidden tests are added when the notebook is graded.'
+    """
     earned = sum(o.points for o in outcomes if o.passed)
     total = sum(o.points for o in outcomes)
     passed = sum(o.passed for o in outcomes)
-    echo(f"Visible tests: {format_points(earned)}/{format_points(total)} points, {passed} of {len(outcomes)} "
-         "tests pass. Hidden tests are added when the notebook is graded.")
-    return outcomes
+    return (f"Visible tests: {format_points(earned)}/{format_points(total)} points, {passed} of "
+            f"{len(outcomes)} tests pass. Hidden tests are added when the notebook is graded.")
 
 
 def _execute(nb: nbformat.NotebookNode, cwd: Path, tmp: Path, profile: str, cell_timeout: int) -> Any:

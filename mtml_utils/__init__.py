@@ -9,6 +9,7 @@ Import the package once under one alias::
     device = mtml.setup(seed=0)
 """
 
+from autograder.selfcheck import check_my_work
 from mtml_utils import checks, episodes, maml, multitask, plotting, transfer
 from mtml_utils.core import describe_device, get_device, seed_everything, setup
 from mtml_utils.data import (
@@ -50,6 +51,7 @@ __all__ = [
     "accuracy",
     "by_profile",
     "checks",
+    "check_my_work",
     "episodes",
     "maml",
     "multitask",
