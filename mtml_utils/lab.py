@@ -3,8 +3,10 @@
     python -m mtml_utils.lab --port 8888
 
 It binds to 127.0.0.1 only, refuses to start when the port is taken (instead of silently moving to
-another port, which leaves students looking at the wrong server), turns off JupyterLab's news pop-up,
-prints the link to open, then replaces itself with the server so that Ctrl-C stops it.
+another port, which leaves students looking at the wrong server), turns off JupyterLab's news pop-up and
+nbgrader's extensions (instructor tools and a Validate button students do not need: every notebook ends
+with its own "Check my work" button), prints the link to open, then replaces itself with the server so
+that Ctrl-C stops it.
 Environment variables such as ``JUPYTER_TOKEN`` reach the server unchanged.
 """
 
@@ -18,12 +20,22 @@ import secrets
 import socket
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8888
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+#: A Jupyter config folder of the course: ``labconfig/page_config.json`` disables nbgrader's front-end
+#: extension (formgrader, create/validate assignment, assignment and course lists).
+STUDENT_CONFIG_DIR = Path(__file__).resolve().parent / "lab_config"
+#: nbgrader's server extensions, off in the student lab (the course does not use nbgrader's exchange).
+NBGRADER_SERVER_EXTENSIONS = (
+    "nbgrader.server_extensions.formgrader",
+    "nbgrader.server_extensions.validate_assignment",
+    "nbgrader.server_extensions.assignment_list",
+    "nbgrader.server_extensions.course_list",
+)
 
 # Keeps JupyterLab from asking students whether it may fetch news and check for updates.
 QUIET_NOTIFICATIONS = {
@@ -127,11 +139,29 @@ def server_command(port: int, root_dir: Path, *, as_root: bool, headless: bool) 
         # One Ctrl-C stops the server instead of asking "Shut down this Jupyter server (y/[n])?".
         "--ServerApp.answer_yes=True",
     ]
+    for extension in NBGRADER_SERVER_EXTENSIONS:  # the command line outranks every config file
+        cmd += ["--ServerApp.jpserver_extensions", f"{extension}=False"]
     if headless:
         cmd.append("--no-browser")
     if as_root:
         cmd.append("--allow-root")  # Jupyter refuses to run as root without it (containers, Colab-like VMs)
     return cmd
+
+
+def student_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` with the course's Jupyter config folder first on ``JUPYTER_CONFIG_PATH``.
+
+    That folder's ``labconfig/page_config.json`` turns nbgrader's front-end extension off; a user's own
+    config stays in effect for everything else.
+
+    Example:
+        >>> env = student_environment({"JUPYTER_CONFIG_PATH": "/etc/mine"})
+        >>> env["JUPYTER_CONFIG_PATH"].split(os.pathsep) == [str(STUDENT_CONFIG_DIR), "/etc/mine"]
+        True
+    """
+    theirs = [p for p in environ.get("JUPYTER_CONFIG_PATH", "").split(os.pathsep) if p]
+    paths = [str(STUDENT_CONFIG_DIR), *theirs]
+    return {**environ, "JUPYTER_CONFIG_PATH": os.pathsep.join(dict.fromkeys(paths))}
 
 
 def has_display() -> bool:
@@ -192,6 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     # With a token we know, the printed link logs straight in; a user's own JUPYTER_TOKEN is kept as is.
     token = os.environ.setdefault("JUPYTER_TOKEN", secrets.token_hex(24))
+    os.environ.update(student_environment(os.environ))
     url = f"http://{HOST}:{args.port}/lab"
     print(
         f"\nStarting JupyterLab on {root_dir}\n"

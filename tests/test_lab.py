@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import shutil
 import signal
 import socket
@@ -116,6 +117,15 @@ def test_make_lab_serves_the_notebooks_and_stops_cleanly(tmp_path: Path) -> None
         assert status == 200
         listed = sorted(item["name"] for item in json.loads(body)["content"] if item["type"] == "notebook")
         assert listed == on_disk, "the server does not serve the repository's notebooks/ folder"
+
+        # nbgrader's instructor tools and Validate button are off: the notebooks end with "Check my work".
+        _, page = _get(f"http://127.0.0.1:{port}/lab?token={TOKEN}")
+        config_json = re.search(r'id="jupyter-config-data"[^>]*>(.*?)</script>', page.decode(), re.S).group(1)
+        config = json.loads(config_json)
+        assert "@jupyter/nbgrader" in config["disabledExtensions"], config["disabledExtensions"]
+        for endpoint in ("formgrader", "assignments", "formgraders", "assignments/validate"):
+            status, _ = _get(f"http://127.0.0.1:{port}/{endpoint}?token={TOKEN}")
+            assert status == 404, f"nbgrader's /{endpoint} is served in the student lab (HTTP {status})"
 
         output = log_path.read_text()
         assert f"http://127.0.0.1:{port}/lab?token={TOKEN}" in output, "the link to open was not printed"
