@@ -18,6 +18,10 @@ from autograder.errors import UsageError
 
 #: Where student notebooks go by default: ``notebooks/`` beside the course root.
 DEFAULT_NOTEBOOKS_DIR = COURSE_ROOT.parent / "notebooks"
+#: JupyterLab's cell tag for "an error here is expected, keep running". Every code cell of a student
+#: notebook carries it, so Run All goes on past the exercises not done yet (``NotImplementedError``) and
+#: reaches the "Check my work" button at the end. ``check`` and grading run every cell anyway.
+KEEP_RUNNING_TAG = "raises-exception"
 
 
 class ReleaseError(RuntimeError):
@@ -61,7 +65,7 @@ def release_notebooks(
                     f"{result.get('log', '')}{result.get('error', '')}"
                 )
             released = course / "release" / assignment / f"{assignment}.ipynb"
-            student_versions[assignment] = nbformat.read(released, as_version=4)
+            student_versions[assignment] = keep_running_after_errors(nbformat.read(released, as_version=4))
     # Written only once every assignment generated, so a failure leaves notebooks/ as it was.
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -71,6 +75,24 @@ def release_notebooks(
         path.write_text(notebook_text(nb), encoding="utf-8")
         written.append(path)
     return written
+
+
+def keep_running_after_errors(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Tag every code cell with :data:`KEEP_RUNNING_TAG` (once); returns the same notebook.
+
+    Example:
+        >>> from nbformat.v4 import new_notebook, new_code_cell, new_markdown_cell
+        >>> nb = new_notebook(cells=[new_code_cell("1 / 0"), new_markdown_cell("x")])
+        >>> nb = keep_running_after_errors(nb)
+        >>> [cell.metadata.get("tags") for cell in nb.cells]
+        [['raises-exception'], None]
+    """
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            tags = cell.metadata.setdefault("tags", [])
+            if KEEP_RUNNING_TAG not in tags:
+                tags.append(KEEP_RUNNING_TAG)
+    return nb
 
 
 def notebook_text(nb: nbformat.NotebookNode) -> str:
