@@ -232,7 +232,8 @@ def _enter(policy: dict, runtime: str) -> None:
     fds = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in back}
     cwd_fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
     hide = [p for p in policy["hide"] if os.path.isdir(p)]
-    for path in hide:
+    # Outermost first: once /tmp/a is hidden, /tmp/a/b no longer exists to be hidden (nor needs to be).
+    for path in [p for p in hide if not _under(os.path.dirname(p), hide)]:
         _mount("tmpfs", path, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=64k,mode=755")
     for path in policy["hide"]:  # a file (an earlier grades.csv): an empty one in its place
         if os.path.isfile(path):
@@ -250,7 +251,7 @@ def _enter(policy: dict, runtime: str) -> None:
             rebound.append(path)
         os.close(fd)
     for path in hide:  # e.g. the instructor sources inside a course folder that was brought back
-        if _under(path, rebound):
+        if _under(path, rebound) and os.path.isdir(path):
             _mount("tmpfs", path, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=4k,mode=000")
     os.makedirs(SCRATCH, exist_ok=True)
     _copy_tree(f"/proc/self/fd/{cwd_fd}", SCRATCH, budget=policy["tmp_mb"] * 2**20 // 2)
