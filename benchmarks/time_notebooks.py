@@ -10,7 +10,9 @@ nbclient, from the notebooks/ folder, with ``MTML_PROFILE`` set to each profile 
 
 Each run's wall time includes starting and stopping the kernel (about 2 s), as "Restart and run all" does.
 Writes JSON (default ``benchmarks/results/notebook_times.json``), prints a table, and exits 1 when a
-notebook errors or its median misses the budget, 2 on bad input.
+notebook errors or its median misses the budget, 2 on bad input. Measurements of notebooks and profiles
+not timed in this run are kept from the file (each with the machine and date it was measured on), so
+timing one notebook does not throw away the others; ``--fresh`` starts from an empty file.
 """
 
 from __future__ import annotations
@@ -252,7 +254,23 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="give every run an empty cache (Omniglot decoded, networks pre-trained afresh): "
                              "the time of a student's first run")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON file to write")
+    parser.add_argument("--fresh", action="store_true",
+                        help="drop the measurements already in --out instead of keeping the ones not re-run")
     return parser.parse_args(argv)
+
+
+def _earlier_measurements(path: Path) -> dict[str, dict[str, dict]]:
+    """The ``notebooks`` section of an earlier report, entries without their own ``measured`` stamp getting
+    the report's machine; empty when there is no readable report."""
+    try:
+        earlier = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    settings = earlier.get("settings", {})
+    stamp = {"machine": earlier.get("machine"), "repeats": settings.get("repeats"),
+             "cold": settings.get("cold")}
+    return {name: {profile: {"measured": stamp, **timing} for profile, timing in by_profile.items()}
+            for name, by_profile in earlier.get("notebooks", {}).items()}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -279,10 +297,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
     ok = all(t.ok for by_profile in results.values() for t in by_profile.values())
+    measured = {"machine": machine, "repeats": args.repeats, "cold": args.cold}
+    notebooks = {} if args.fresh else _earlier_measurements(args.out)
+    for n, bp in results.items():
+        for p, t in bp.items():
+            notebooks.setdefault(n, {})[p] = {**asdict(t), "measured": measured}
     report = {
         "machine": machine,
         "settings": {"profiles": args.profiles, "repeats": args.repeats, "cold": args.cold},
-        "notebooks": {n: {p: asdict(t) for p, t in bp.items()} for n, bp in results.items()},
+        "notebooks": dict(sorted(notebooks.items())),
         "ok": ok,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
