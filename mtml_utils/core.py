@@ -88,7 +88,8 @@ def describe_device(device: torch.device) -> str:
 
 
 def setup(seed: int = 0, device: str | None = None) -> torch.device:
-    """First call of every notebook: seed everything, pick the device, print one line, return the device.
+    """First call of every notebook: seed everything, pick the device, set the course's plot style, print
+    one line, return the device.
 
     On the CPU it also sets how many threads torch uses (see :func:`choose_cpu_threads`).
 
@@ -109,6 +110,9 @@ def setup(seed: int = 0, device: str | None = None) -> torch.device:
     """
     profile = get_profile()
     seed_everything(seed)
+    from mtml_utils.plotting import use_course_style  # matplotlib only once a notebook starts
+
+    use_course_style()
     chosen = get_device(device)
     threads = ""
     if chosen.type == "cpu":

@@ -15,6 +15,35 @@ from matplotlib.axes import Axes
 
 from mtml_utils.training import History
 
+#: The course's one plot style, applied by :func:`mtml_utils.setup`: light axes (no top/right frame),
+#: titles a little larger than labels, legends without a box, figures at the same size and
+#: resolution in every notebook, on a white background that stays readable in JupyterLab's dark theme.
+COURSE_STYLE: dict[str, object] = {
+    "figure.figsize": (5.0, 3.5),
+    "figure.dpi": 100,
+    "figure.facecolor": "white",
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.prop_cycle": plt.cycler(color=plt.get_cmap("tab10").colors),
+    "image.cmap": "viridis",
+    "legend.frameon": False,
+    "legend.fontsize": 9,
+    "lines.linewidth": 1.6,
+}
+
+
+def use_course_style() -> None:
+    """Apply :data:`COURSE_STYLE` to matplotlib (every figure drawn afterwards uses it).
+
+    Example:
+        >>> use_course_style(); plt.rcParams["axes.spines.top"]
+        False
+    """
+    plt.rcParams.update(COURSE_STYLE)
+
 
 def _axes(ax: Axes | None, figsize: tuple[float, float] = (5.0, 3.5)) -> Axes:
     if ax is None:

@@ -69,6 +69,22 @@ def test_setup_seeds_everything_and_prints_one_line(monkeypatch, capsys):
     assert torch.rand(1).item() != first[2]
 
 
+def test_setup_gives_every_notebook_the_course_plot_style(monkeypatch, capsys):
+    import matplotlib.pyplot as plt
+
+    from mtml_utils.plotting import COURSE_STYLE
+
+    monkeypatch.setenv("MTML_PROFILE", "smoke")
+    with plt.rc_context({"axes.spines.top": True, "figure.dpi": 72.0, "legend.frameon": True}):
+        mtml.setup(seed=0)
+        assert plt.rcParams["axes.spines.top"] is False
+        assert plt.rcParams["figure.dpi"] == COURSE_STYLE["figure.dpi"]
+        assert plt.rcParams["legend.frameon"] is False
+        fig, ax = plt.subplots()
+        assert tuple(fig.get_size_inches()) == COURSE_STYLE["figure.figsize"]
+        plt.close(fig)
+
+
 def test_device_preference_order(monkeypatch):
     monkeypatch.delenv("MTML_DEVICE", raising=False)
     expected = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
