@@ -22,7 +22,7 @@ else:  # pragma: no cover - Python 3.10: pytest depends on tomli there
 ROOT = Path(__file__).resolve().parents[1]
 
 # pip distribution name -> conda-forge package name, where they differ.
-PIP_TO_CONDA = {"torch": "pytorch"}
+PIP_TO_CONDA = {"torch": "pytorch", "playwright": "playwright-python"}  # conda-forge names
 # Conda-only entries that have no pip counterpart (the interpreter and the installer itself).
 CONDA_ONLY = {"python", "pip"}
 

@@ -7,12 +7,14 @@ The instructor sources hold the solutions, so running them exercises every exper
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 from pathlib import Path
 
 import nbformat
 import pytest
+from figure_audit import KERNEL_HOOK, KERNEL_REPORT, REPORT_MARKER
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,8 +48,12 @@ def test_first_code_cell_is_one_import_and_one_setup_call(source):
     assert "setup(seed=" in ast.unparse(call)
 
 
-def _execute(source: Path, data_dir: Path, tmp_path: Path, profile: str = "smoke") -> nbformat.NotebookNode:
+def _execute(source: Path, data_dir: Path, tmp_path: Path, profile: str = "smoke",
+             audit_figures: bool = False) -> nbformat.NotebookNode:
     nb = nbformat.read(source, as_version=4)
+    if audit_figures:  # see tests/figure_audit.py: every figure shown is checked as it is drawn
+        nb.cells.insert(0, nbformat.v4.new_code_cell(KERNEL_HOOK))
+        nb.cells.append(nbformat.v4.new_code_cell(KERNEL_REPORT))
     env = {
         "MTML_PROFILE": profile,
         "MTML_DATA_DIR": str(data_dir),
@@ -76,12 +82,14 @@ def _figures(nb: nbformat.NotebookNode) -> int:
 @pytest.mark.slow
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
 def test_notebook_runs_on_real_omniglot(source, omniglot_data_dir, tmp_path):
-    nb = _execute(source, omniglot_data_dir, tmp_path)
+    nb = _execute(source, omniglot_data_dir, tmp_path, audit_figures=True)
     out = _stdout(nb)
     assert "profile smoke" in out
     if source in CHARACTER_SOURCES:
         assert "Omniglot" in out and "glyph" not in out.lower(), "with the files present, Omniglot is used"
     assert _figures(nb) >= 3, "the experiments draw their plots"
+    report = next(line for line in out.splitlines() if line.startswith(REPORT_MARKER))
+    assert json.loads(report[len(REPORT_MARKER):]) == [], "figures without a title or an axis label"
 
 
 @pytest.mark.slow

@@ -1,0 +1,170 @@
+"""The course as students meet it: every notebook opened in a real JupyterLab, in a real browser.
+
+For each notebook, the blank student version (``notebooks/``) and a solved one (the instructor source)
+are opened in one JupyterLab server started as ``make lab`` starts it, run with Run ▸ Run All Cells in
+the ``smoke`` profile, saved, and checked with the "Check my work" button at their end. The tests
+assert what a student would see: no error but the ``NotImplementedError`` of exercises not done yet;
+every figure rendered as an image; the widget controls rendered and reacting to input; progress bars
+rendered; the button's table failing the blank notebook, passing the solved one, and agreeing test by
+test with ``python -m autograder check`` on the saved file. A screenshot of each run is kept in
+``test-artifacts/browser/`` (``MTML_TEST_ARTIFACTS`` moves it).
+
+Chromium: Debian's package, installed by the first browser test when missing and the tests run as root;
+otherwise these tests are skipped with the reason (see ``tests/lab_browser.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lab_browser import (
+    CHROMIUM_ARGS,
+    JS_DOM_COUNTS,
+    LabServer,
+    find_or_install_chromium,
+    move_sliders_and_redraw,
+    open_and_run_all,
+    press_check_my_work,
+    saved_run,
+)
+
+from autograder.check import check_notebook
+from autograder.course import source_notebook
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted(path.stem for path in (ROOT / "notebooks").glob("*.ipynb"))
+ARTIFACTS = Path(os.environ.get("MTML_TEST_ARTIFACTS", ROOT / "test-artifacts")) / "browser"
+
+#: After Run All of the solved notebook in the smoke profile: figures drawn, and widget controls
+#: (sliders; buttons besides "Check my work"). A notebook that gains or loses a figure updates this line.
+EXPECTED: dict[str, dict[str, int]] = {
+    "01_task_definition": {"images": 0, "sliders": 0, "buttons": 0},
+    "02_mtl_conditioning": {"images": 0, "sliders": 0, "buttons": 0},
+    "03_negative_transfer": {"images": 0, "sliders": 2, "buttons": 1},
+    "04_fine_tuning": {"images": 0, "sliders": 0, "buttons": 0},
+    "05_blackbox_meta_learning": {"images": 0, "sliders": 0, "buttons": 0},
+    "06_maml_hessian": {"images": 0, "sliders": 0, "buttons": 0},
+}
+
+pytestmark = pytest.mark.slow
+
+
+def test_every_notebook_has_its_expected_counts() -> None:
+    assert sorted(EXPECTED) == NOTEBOOKS, "each notebook needs its line in EXPECTED"
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    path, reason = find_or_install_chromium()
+    if path is None:
+        pytest.skip(f"browser tests skipped: {reason}")
+    return path
+
+
+@pytest.fixture(scope="module")
+def lab_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``student/<nb>.ipynb`` (the released, blank notebooks) and ``solved/<nb>.ipynb`` (the sources)."""
+    root = tmp_path_factory.mktemp("lab_root")
+    (root / "student").mkdir()
+    (root / "solved").mkdir()
+    for name in NOTEBOOKS:
+        shutil.copy(ROOT / "notebooks" / f"{name}.ipynb", root / "student" / f"{name}.ipynb")
+        shutil.copy(source_notebook(ROOT / "autograder", name), root / "solved" / f"{name}.ipynb")
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(lab_root: Path, omniglot_data_dir: Path, tmp_path_factory: pytest.TempPathFactory,
+           chromium: str) -> Iterator[LabServer]:
+    env = {"MTML_PROFILE": "smoke", "MTML_DATA_DIR": str(omniglot_data_dir), "MTML_OFFLINE": "1"}
+    lab = LabServer(lab_root, tmp_path_factory.mktemp("lab_state"), env).start()
+    try:
+        yield lab
+    finally:
+        lab.stop()
+    assert lab.proc is not None and lab.proc.returncode is not None, "the JupyterLab server is still running"
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chrome = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            yield chrome
+        finally:
+            chrome.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        yield page
+    finally:
+        page.close()
+
+
+def _check_in_terminal(path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """What ``python -m autograder check`` says about the saved notebook, as ``{grade_id: PASS | FAIL}``.
+
+    ``data_dir`` is the read-only shared Omniglot folder, as in grading: the sandboxed kernel runs as a
+    user of its own and could not read a pytest folder only root may enter.
+    """
+    monkeypatch.setenv("MTML_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("MTML_OFFLINE", "1")
+    outcomes = check_notebook(path, profile="smoke", cell_timeout=120, echo=lambda line: None)
+    return {o.grade_id: "PASS" if o.passed else "FAIL" for o in outcomes}
+
+
+def _screenshot(page: Any, name: str) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_blank_student_notebook(name: str, server: LabServer, page: Any, omniglot_dir: Path,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    notebook = f"student/{name}.ipynb"
+    open_and_run_all(page, server, notebook)
+    saved = saved_run(server.root_dir / notebook)
+    assert any(ename == "NotImplementedError" for _, ename, _ in saved.errors), (
+        f"{name}: no exercise raised NotImplementedError in the blank notebook")
+    assert saved.unexplained_errors() == [], (
+        f"{name}: errors not caused by an unanswered exercise (cell index, name, message)")
+    table = press_check_my_work(page)
+    _screenshot(page, f"{name}_student")
+    assert "FAIL" in table.values(), f"{name}: the blank notebook passes every visible test: {table}"
+    assert table == _check_in_terminal(server.root_dir / notebook, omniglot_dir, monkeypatch)
+    assert page.evaluate(JS_DOM_COUNTS)["widget_errors"] == 0
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_solved_notebook(name: str, server: LabServer, page: Any, omniglot_dir: Path,
+                         monkeypatch: pytest.MonkeyPatch) -> None:
+    notebook = f"solved/{name}.ipynb"
+    open_and_run_all(page, server, notebook)
+    saved = saved_run(server.root_dir / notebook)
+    assert saved.errors == [], f"{name}: the solved notebook shows errors (cell index, name): {saved.errors}"
+    counts = page.evaluate(JS_DOM_COUNTS)
+    print(name, counts, saved)
+    assert counts["images"] == saved.images, f"{name}: {saved.images} figures drawn, {counts['images']} shown"
+    expected = EXPECTED[name]
+    assert {key: counts[key] for key in expected} == expected
+    assert counts["widget_errors"] == 0, f"{name}: a widget failed to render"
+    assert counts["check_buttons"] == 1, f"{name}: the Check my work button is not shown"
+    assert counts["progress_bars_seen"] > 0, f"{name}: no progress bar was rendered during Run All"
+    if expected["sliders"]:
+        assert move_sliders_and_redraw(page) >= 1, f"{name}: its sliders are in no interactive widget"
+    table = press_check_my_work(page)
+    _screenshot(page, f"{name}_solved")
+    assert set(table.values()) == {"PASS"}, f"{name}: visible tests fail on the solved notebook: {table}"
+    assert table == _check_in_terminal(server.root_dir / notebook, omniglot_dir, monkeypatch)
