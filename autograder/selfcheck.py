@@ -186,7 +186,8 @@ def report_html(outcomes: list[TestOutcome], path: Path, how: str = HOW_LIVE) ->
         )
     return (
         f'<div class="mtml-check-report"><p><b>{html.escape(summary_line(outcomes))}</b></p>'
-        "<table><thead><tr><th>test</th><th>points</th><th>result</th><th>reason</th></tr></thead>"
+        '<table style="border-collapse:collapse;text-align:left">'
+        "<thead><tr><th>test</th><th>points</th><th>result</th><th>reason</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
         f"<p><small>{how} Notebook: <code>{html.escape(Path(path).name)}</code>.</small></p></div>"
     )

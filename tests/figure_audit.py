@@ -36,9 +36,10 @@ def figure_problems(fig: Any) -> list[str]:
         if not axis.get_visible() or not len(axis.get_ticklocs()) or kind in ("NullFormatter",
                                                                               "StrCategoryFormatter"):
             return False
-        # Words as tick labels (set_xticks(..., labels=names)) name the categories themselves.
+        # Words as tick labels (set_xticks(..., labels=names), 'N=2') name the categories themselves.
         texts = getattr(formatter, "seq", None) or [t.get_text() for t in axis.get_ticklabels()]
-        return not any(re.search(r"[A-Za-z]{2,}", re.sub(r"\$.*?\$", "", str(t))) for t in texts)
+        numeric = re.compile(r"[\s\d.,eE%+\-\u2212\u00d7]*")  # 0.5, -1e-3, 50 %, 2×
+        return all(numeric.fullmatch(re.sub(r"\$.*?\$", "", str(t))) for t in texts)
 
     problems = []
     suptitle = fig._suptitle.get_text() if getattr(fig, "_suptitle", None) is not None else ""
@@ -53,7 +54,7 @@ def figure_problems(fig: Any) -> list[str]:
     return problems
 
 
-KERNEL_HOOK = inspect.getsource(figure_problems) + '''
+KERNEL_HOOK = "from typing import Any\n\n" + inspect.getsource(figure_problems) + '''
 import matplotlib.backend_bases as _mtml_backend_bases
 
 _mtml_figure_report = []
@@ -61,8 +62,10 @@ _mtml_print_figure = _mtml_backend_bases.FigureCanvasBase.print_figure
 
 
 def _mtml_audited_print_figure(self, *args, **kwargs):
+    shell = get_ipython()
+    first_line = ((shell.user_ns.get("In") or [""])[-1].strip().splitlines() or [""])[0][:60]
     for problem in figure_problems(self.figure):
-        _mtml_figure_report.append(f"cell {get_ipython().execution_count}: {problem}")
+        _mtml_figure_report.append(f"cell [{shell.execution_count}] {first_line!r}: {problem}")
     return _mtml_print_figure(self, *args, **kwargs)
 
 

@@ -127,6 +127,15 @@ class LabServer:
         # ?reset: start from an empty workspace, so no tab of an earlier notebook is restored.
         return f"{self.base_url}/lab/tree/{notebook}?token={self.token}&reset"
 
+    def shut_down_kernels(self) -> None:
+        """Stop every kernel of this server (as Kernel ▸ Shut Down would), so notebooks run one at a time."""
+        with urllib.request.urlopen(f"{self.base_url}/api/kernels?token={self.token}", timeout=10) as response:
+            kernels = json.loads(response.read())
+        for kernel in kernels:
+            request = urllib.request.Request(f"{self.base_url}/api/kernels/{kernel['id']}?token={self.token}",
+                                             method="DELETE")
+            urllib.request.urlopen(request, timeout=30).close()
+
     def stop(self) -> None:
         """SIGTERM to our server (it shuts its kernels down), then SIGKILL to its process group if needed."""
         if self.proc is None or self.proc.poll() is not None:

@@ -103,12 +103,13 @@ def browser(chromium: str) -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
+def page(browser: Any, server: LabServer) -> Iterator[Any]:
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     try:
         yield page
     finally:
         page.close()
+        server.shut_down_kernels()
 
 
 def _check_in_terminal(path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
