@@ -129,7 +129,8 @@ class LabServer:
 
     def shut_down_kernels(self) -> None:
         """Stop every kernel of this server (as Kernel ▸ Shut Down would), so notebooks run one at a time."""
-        with urllib.request.urlopen(f"{self.base_url}/api/kernels?token={self.token}", timeout=10) as response:
+        listing = f"{self.base_url}/api/kernels?token={self.token}"
+        with urllib.request.urlopen(listing, timeout=10) as response:
             kernels = json.loads(response.read())
         for kernel in kernels:
             request = urllib.request.Request(f"{self.base_url}/api/kernels/{kernel['id']}?token={self.token}",
