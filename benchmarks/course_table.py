@@ -50,7 +50,7 @@ def notebook_rows(times: dict, grading: dict, notebooks: list[str]) -> list[list
         >>> times = {"notebooks": {"01_x": {"smoke": {"median_s": 6.04, "budget_s": 30,
         ...          "measured": {"machine": {"date": "2026-11-30T01:00", "device": "cpu"}}}}}}
         >>> notebook_rows(times, {}, ["01_x"])[0][:3]
-        ['`01_x`', '6.0 s (2026-11-30)', 'not measured']
+        ['`01_x`', '6.0 s (2026-11-30, ? runs)', 'not measured']
     """
     per_student = (grading.get("overhead") or {}).get("per_assignment", {})
     rows = []
@@ -66,7 +66,9 @@ def notebook_rows(times: dict, grading: dict, notebooks: list[str]) -> list[list
             budget = f" / {t['budget_s']:g} s" if t.get("budget_s") and profile != "smoke" else ""
             device = (measured.get("machine") or {}).get("device", "")
             where = f", {device.split(' ')[0]}" if profile == "full" and device else ""
-            cells.append(f"{t['median_s']:.1f} s{budget} ({_date(measured)}{where})")
+            runs = len(t.get("runs_s") or []) or measured.get("repeats") or "?"
+            plural = "" if runs == 1 else "s"
+            cells.append(f"{t['median_s']:.1f} s{budget} ({_date(measured)}{where}, {runs} run{plural})")
         grade = per_student.get(name, {}).get("sandboxed_jobs1_s_per_student")
         rows.append([f"`{name}`", *cells, _seconds(grade)])
     return rows
