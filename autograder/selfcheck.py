@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import html
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -135,10 +136,12 @@ def _run_quietly(test: VisibleTest, shell: Any) -> BaseException | None:
 
     ``exec`` rather than ``shell.run_cell``: a cell run by IPython sends its traceback straight to the
     front end, which would flood the notebook with the tracebacks the table summarises in one line.
+    Figures the test opens are closed, so they do not appear under the next cell the student runs.
     """
     from IPython.utils.capture import capture_output
 
-    figures_before = _open_figures()
+    plt = sys.modules.get("matplotlib.pyplot")
+    figures_before = set(plt.get_fignums()) if plt else set()
     try:
         with capture_output(display=True):
             code = compile(shell.transform_cell(test.source), f"<visible test {test.grade_id}>", "exec")
@@ -146,24 +149,10 @@ def _run_quietly(test: VisibleTest, shell: Any) -> BaseException | None:
     except (Exception, KeyboardInterrupt, SystemExit) as exc:
         return exc
     finally:
-        _close_figures_except(figures_before)
+        plt = sys.modules.get("matplotlib.pyplot")  # the test may have imported it
+        for number in set(plt.get_fignums()) - figures_before if plt else ():
+            plt.close(number)
     return None
-
-
-def _open_figures() -> set[int]:
-    import sys
-
-    plt = sys.modules.get("matplotlib.pyplot")
-    return set(plt.get_fignums()) if plt else set()
-
-
-def _close_figures_except(keep: set[int]) -> None:
-    """Close figures a test opened, so they do not appear under the next cell the student runs."""
-    import sys
-
-    plt = sys.modules.get("matplotlib.pyplot")
-    for number in set(plt.get_fignums()) - keep if plt else ():
-        plt.close(number)
 
 
 def report_html(outcomes: list[TestOutcome], path: Path, how: str = HOW_LIVE) -> str:
@@ -225,10 +214,8 @@ def check_my_work(notebook: str | Path | None = None) -> Any:
                 raise UsageError("This front end did not tell the kernel which notebook it runs; call "
                                  "mtml.check_my_work('path/to/this_notebook.ipynb') instead.")
             report.value = report_html(run_visible_tests(visible_tests(path), shell), path)
-        except UsageError as exc:
-            report.value = f'<p class="mtml-check-error">Could not check: {html.escape(str(exc))}</p>'
         except Exception as exc:  # a callback's exception would only reach a log students never open
-            reason = f"{type(exc).__name__}: {exc}"
+            reason = str(exc) if isinstance(exc, UsageError) else f"{type(exc).__name__}: {exc}"
             report.value = f'<p class="mtml-check-error">Could not check: {html.escape(reason)}</p>'
         finally:
             button.disabled, button.description = False, "Check my work"

@@ -194,13 +194,12 @@ JS_DOM_COUNTS = """() => {
 
 @dataclass
 class SavedRun:
-    """What the saved notebook holds after a run: its code, errors per cell, figures, widget views."""
+    """What the saved notebook holds after a run: its code, errors per cell, figures."""
 
     sources: list[str]
     errors: list[tuple[int, str, str]]
     """(cell index, ename, evalue) of every error output."""
     images: int
-    widget_views: int
 
     def unexplained_errors(self) -> list[tuple[int, str, str]]:
         """Errors not caused by an exercise not done yet.
@@ -251,17 +250,15 @@ def names_bound(source: str) -> set[str]:
 
 def saved_run(path: Path) -> SavedRun:
     nb = json.loads(path.read_text(encoding="utf-8"))
-    sources, errors, images, views = [], [], 0, 0
+    sources, errors, images = [], [], 0
     for index, cell in enumerate(nb["cells"]):
         source = cell.get("source", "")
         sources.append(source if isinstance(source, str) else "".join(source))
         for output in cell.get("outputs", []):
             if output["output_type"] == "error":
                 errors.append((index, output["ename"], output.get("evalue", "")))
-            data = output.get("data", {})
-            images += "image/png" in data
-            views += "application/vnd.jupyter.widget-view+json" in data
-    return SavedRun(sources, errors, images, views)
+            images += "image/png" in output.get("data", {})
+    return SavedRun(sources, errors, images)
 
 
 def open_and_run_all(page: Any, server: LabServer, notebook: str, timeout_s: float = 300) -> None:

@@ -124,11 +124,15 @@ def _check_in_terminal(path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPat
     return {o.grade_id: "PASS" if o.passed else "FAIL" for o in outcomes}
 
 
-def _screenshot(page: Any, name: str) -> Path:
+def _press_button_and_check(page: Any, server: LabServer, notebook: str, screenshot: str, data_dir: Path,
+                            monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Press Check my work, keep a screenshot of the table, and return the table after asserting that it
+    says what ``python -m autograder check`` says about the saved notebook, test by test."""
+    table = press_check_my_work(page)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path))
-    return path
+    page.screenshot(path=str(ARTIFACTS / f"{screenshot}.png"))
+    assert table == _check_in_terminal(server.root_dir / notebook, data_dir, monkeypatch)
+    return table
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -141,10 +145,8 @@ def test_blank_student_notebook(name: str, server: LabServer, page: Any, omniglo
         f"{name}: no exercise raised NotImplementedError in the blank notebook")
     assert saved.unexplained_errors() == [], (
         f"{name}: errors not caused by an unanswered exercise (cell index, name, message)")
-    table = press_check_my_work(page)
-    _screenshot(page, f"{name}_student")
+    table = _press_button_and_check(page, server, notebook, f"{name}_student", omniglot_dir, monkeypatch)
     assert "FAIL" in table.values(), f"{name}: the blank notebook passes every visible test: {table}"
-    assert table == _check_in_terminal(server.root_dir / notebook, omniglot_dir, monkeypatch)
     assert page.evaluate(JS_DOM_COUNTS)["widget_errors"] == 0
 
 
@@ -164,7 +166,5 @@ def test_solved_notebook(name: str, server: LabServer, page: Any, omniglot_dir: 
     assert counts["progress_bars_seen"] > 0, f"{name}: no progress bar was rendered during Run All"
     if expected["sliders"]:
         assert move_sliders_and_redraw(page) >= 1, f"{name}: its sliders are in no interactive widget"
-    table = press_check_my_work(page)
-    _screenshot(page, f"{name}_solved")
+    table = _press_button_and_check(page, server, notebook, f"{name}_solved", omniglot_dir, monkeypatch)
     assert set(table.values()) == {"PASS"}, f"{name}: visible tests fail on the solved notebook: {table}"
-    assert table == _check_in_terminal(server.root_dir / notebook, omniglot_dir, monkeypatch)

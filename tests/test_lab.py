@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from lab_browser import free_port  # tests/lab_browser.py
 
 from mtml_utils import lab
 
@@ -28,12 +29,6 @@ STOP_TIMEOUT_S = 30
 posix_only = pytest.mark.skipif(
     os.name != "posix" or shutil.which("make") is None, reason="uses process groups, a pty and make"
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _jupyter_env(tmp_path: Path) -> dict[str, str]:
@@ -83,7 +78,7 @@ def test_make_lab_serves_the_notebooks_and_stops_cleanly(tmp_path: Path) -> None
     venv = Path(sys.prefix)
     if not (venv / "bin" / "python").exists():
         pytest.skip(f"{venv} has no bin/python for the Makefile's VENV")
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path / "lab.log"
     # `-o <stamp>` tells make to treat the install stamp as up to date: this test uses the running
     # interpreter's environment as VENV and must never trigger a reinstall.

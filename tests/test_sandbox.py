@@ -42,9 +42,9 @@ def test_data_folder_below_closed_nested_folders(tmp_path: Path, monkeypatch: py
     monkeypatch.setenv("MTML_DATA_DIR", str(data))
     work = tmp_path / "work"
     work.mkdir()
-    code = ("import os, sys; print(os.getuid() != 0, os.path.isdir(sys.argv[1]), os.listdir(sys.argv[1]))")
-    done = _run_sandboxed(f"import sys; sys.argv[1:] = [{str(COURSE_ROOT / 'source')!r}]; {code}",
-                          tmp_path, work)
+    sources = str(COURSE_ROOT / "source")
+    code = f"import os; print(os.getuid() != 0, os.path.isdir({sources!r}), os.listdir({sources!r}))"
+    done = _run_sandboxed(code, tmp_path, work)
     assert done.returncode == 0, done.stderr[-2000:]
     # Another user than root, and the instructor sources are an empty folder.
     assert done.stdout.split() == ["True", "True", "[]"]
