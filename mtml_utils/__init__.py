@@ -10,7 +10,7 @@ Import the package once under one alias::
 """
 
 from autograder.selfcheck import check_my_work
-from mtml_utils import checks, episodes, maml, multitask, plotting, transfer
+from mtml_utils import checks, effects, episodes, maml, multitask, plotting, transfer
 from mtml_utils.core import describe_device, get_device, seed_everything, setup
 from mtml_utils.data import (
     CharacterImages,
@@ -51,6 +51,7 @@ __all__ = [
     "accuracy",
     "by_profile",
     "checks",
+    "effects",
     "check_my_work",
     "episodes",
     "maml",

@@ -17,6 +17,8 @@ import pytest
 from figure_audit import KERNEL_HOOK, KERNEL_REPORT, REPORT_MARKER
 from nbclient import NotebookClient
 
+from mtml_utils.effects import parse_line
+
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = sorted((ROOT / "autograder" / "source").glob("*/*.ipynb"))
 
@@ -173,6 +175,22 @@ CLAIMS: dict[str, list[tuple[str, str, str | float]]] = {
 }
 
 
+# The effects each notebook names in its prose, measured over seeds (mtml_utils.effects): in ``laptop`` each one
+# must be printed by the run and hold (the ordering on every seed, or the mean difference beyond 2 SE, >= 3
+# seeds). Every other effect line the notebook prints must hold too.
+EFFECTS: dict[str, list[str]] = {}
+MIN_SEEDS = 3
+
+
+def _effect_failures(out: str, required: list[str]) -> list[str]:
+    effects = [e for line in out.splitlines() if (e := parse_line(line))]
+    names = {e["name"] for e in effects}
+    failures = [f"not printed: {name!r}" for name in required if name not in names]
+    failures += [f"{e['name']!r}: {e['wins']}/{e['n']} seeds, diff {e['mean']:+.3f} ± {e['se']:.3f} SE"
+                 for e in effects if not e["holds"] or e["n"] < MIN_SEEDS]
+    return failures
+
+
 def _broken_claims(claims, measured: dict[str, float]) -> list[str]:
     broken = []
     for a, op, b in claims:
@@ -235,6 +253,8 @@ def test_laptop_numbers_in_the_conclusion_are_reproduced(source, data, request, 
     # An ordering about a result the table marks as not measurable with this data is not checked on this run.
     applicable = [c for c in claims if not {c[0], c[2]} & absent]
     assert applicable, f"none of {source.stem}'s orderings applies to a run on {data} data"
+    failed_effects = _effect_failures(_stdout(nb), EFFECTS.get(source.stem, []))
+    assert not failed_effects, f"effects the notebook claims but its run does not show: {failed_effects}"
     broken = _broken_claims(applicable, measured)
     assert not broken, f"the conclusion's prose no longer matches the figures: {broken}"
     off = {k: (stated[k], round(measured[k], 3)) for k in stated if abs(stated[k] - measured[k]) > TOLERANCE}
