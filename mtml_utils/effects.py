@@ -105,7 +105,8 @@ def compare(name: str, a: torch.Tensor | Sequence[float], op: str, b: torch.Tens
     if op not in ("<", ">"):
         raise ValueError(f"op must be '<' or '>'; got {op!r}.")
     if "|" in name:
-        raise ValueError(f"the effect's name must not contain '|' (it separates the printed fields); got {name!r}.")
+        raise ValueError(f"the effect's name must not contain '|' (it separates the printed fields); "
+                         f"got {name!r}.")
     xa = _values(a)
     xb = _values(b) if not isinstance(b, (int, float)) else [float(b)] * len(xa)
     if len(xa) != len(xb) or not xa:
@@ -114,7 +115,7 @@ def compare(name: str, a: torch.Tensor | Sequence[float], op: str, b: torch.Tens
     if log and min(xa + xb) <= 0:
         raise ValueError("log=True needs positive values.")
     ta, tb = ([math.log(v) for v in xa], [math.log(v) for v in xb]) if log else (xa, xb)
-    diffs = tuple(vb - va if op == "<" else va - vb for va, vb in zip(ta, tb))
+    diffs = tuple(vb - va if op == "<" else va - vb for va, vb in zip(ta, tb, strict=True))
     return Effect(name=name, a_mean=sum(xa) / len(xa), op=op, b_mean=sum(xb) / len(xb), diffs=diffs)
 
 

@@ -175,9 +175,9 @@ CLAIMS: dict[str, list[tuple[str, str, str | float]]] = {
 }
 
 
-# The effects each notebook names in its prose, measured over seeds (mtml_utils.effects): in ``laptop`` each one
-# must be printed by the run and hold (the ordering on every seed, or the mean difference beyond 2 SE, >= 3
-# seeds). Every other effect line the notebook prints must hold too.
+# The effects each notebook names in its prose, measured over seeds (mtml_utils.effects): in ``laptop`` each
+# one must be printed by the run and hold (the ordering on every seed, or the mean difference beyond 2 SE,
+# >= 3 seeds). Every other effect line the notebook prints must hold too.
 EFFECTS: dict[str, list[str]] = {}
 MIN_SEEDS = 3
 
