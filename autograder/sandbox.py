@@ -8,7 +8,9 @@ The kernelspec that ``grade`` and ``check`` write runs the kernel through this m
   starts dies with it and no process outside is visible;
 - **hidden files**: an empty, unwritable file system mounted over the instructor sources, the submissions
   folder and the grader's files; a private ``/tmp`` (with ``/var/tmp`` and ``/dev/shm``) of limited size,
-  which also holds the working directory, a scratch copy of the submission's folder;
+  which also holds the working directory, a scratch copy of the submission's folder; Python, the course
+  and the data read-only. The view is the same wherever those lie (below ``/tmp``, the home folder, a
+  folder only root may enter): a hidden folder always reads as an empty folder;
 - **an unprivileged user**: a user id of its own when grading runs as root (so its process limit and
   its files are its own); otherwise a user namespace whose capabilities are dropped before the kernel
   starts, so it cannot undo the mounts;
@@ -36,7 +38,7 @@ from pathlib import Path
 
 #: Mounted at the sandbox's ``/tmp``: the working directory lives here.
 SCRATCH = "/tmp/work"
-_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_REMOUNT, _MS_BIND, _MS_REC = 1, 2, 4, 32, 4096, 16384
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REMOUNT, _MS_BIND, _MS_REC = 1, 2, 4, 8, 32, 4096, 16384
 _PR_SET_NO_NEW_PRIVS, _PR_CAPBSET_DROP = 38, 24
 
 
@@ -50,7 +52,8 @@ class Policy:
     """
 
     hide: list[str] = field(default_factory=list)
-    """Folders that appear empty and unreadable inside (instructor sources, submissions, gradebook)."""
+    """Folders (or files) that appear empty and unwritable inside, wherever they lie (instructor sources,
+    submissions, gradebook)."""
     expose: list[str] = field(default_factory=list)
     """Folders that stay readable (read-only) even inside a hidden one: Python, the course, the data."""
     memory_mb: int = 4096
@@ -222,40 +225,86 @@ def _under(path: str, folders: list[str]) -> bool:
     return any(path == f or path.startswith(f.rstrip("/") + "/") for f in folders)
 
 
+#: Each hidden folder: an empty tmpfs, listable by the kernel and read-only once the layout is done.
+_HIDDEN_OPTIONS, _HIDDEN_FLAGS = "size=64k,mode=755", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC
+_PRIVATE = ("/tmp", "/var/tmp", "/dev/shm")
+
+
+def _layout(policy: dict, runtime: str) -> list[tuple[str, str]]:
+    """The rules of the kernel's view, outermost first: ``(path, kind)`` with kind ``private`` (an empty
+    writable tmpfs), ``hide`` (an empty folder), ``hide-file`` (an empty file), ``expose`` (the original,
+    read-only) or ``runtime`` (the original, writable). Whatever lies below a rule's path follows it unless
+    a rule further down says otherwise, wherever the paths lie (below ``/tmp``, a hidden home folder or a
+    folder only root may enter); a hidden path below a hidden one needs no rule of its own, nor does an
+    exposed one below an exposed one."""
+    rules = [(p, "private") for p in _PRIVATE if os.path.isdir(p)]
+    rules += [(p, "hide") if os.path.isdir(p) else (p, "hide-file") for p in policy["hide"]
+              if os.path.isdir(p) or os.path.isfile(p)]
+    rules += [(p, "expose") for p in policy["expose"] if os.path.isdir(p)]
+    rules += [(runtime, "runtime")] if runtime and os.path.isdir(runtime) else []
+    order = ["private", "hide", "hide-file", "expose", "runtime"]  # on one path, the last one wins
+    rules.sort(key=lambda rule: (rule[0].rstrip("/").count("/"), order.index(rule[1])))
+    kept: list[tuple[str, str]] = []
+    for path, kind in rules:
+        above = [rule for rule in kept if _under(path, [rule[0]])]
+        outer = max(above, key=lambda rule: len(rule[0]))[1] if above else None
+        if (kind.startswith("hide") and outer == "hide") or (kind == outer == "expose"):
+            continue
+        kept.append((path, kind))
+    return kept
+
+
+def _mount_flags(path: str) -> int:
+    """The flags of the mount holding ``path`` that a bind remount must keep (a user namespace may not
+    drop them)."""
+    return os.statvfs(path).f_flag & (_MS_NOSUID | _MS_NODEV | _MS_NOEXEC)
+
+
 def _enter(policy: dict, runtime: str) -> None:
-    """Inside the namespaces, as (namespace) root: hide folders, give the kernel a private /tmp, bring
-    back what it must read (Python, the course package, the data: read-only) and its own runtime folder
-    (connection file and sockets: writable), hide again what lies inside those, and copy the working
+    """Inside the namespaces, as (namespace) root: lay out the kernel's view of the file system, the same
+    wherever the course, Python and the data lie. Private ``/tmp``, ``/var/tmp`` and ``/dev/shm``; hidden
+    folders read as empty, unwritable folders (and hidden files as empty ones), also where they lie below
+    ``/tmp``; what the kernel must read (Python, the course, the data) is the original, read-only, and its
+    own runtime folder (connection file and sockets) the original, writable. Then copy the working
     directory into the scratch."""
-    private = ["/tmp", "/var/tmp", "/dev/shm"]
-    back = [p for p in [*policy["expose"], runtime] if os.path.isdir(p)]
+    layout = _layout(policy, runtime)
+    # Opened before anything is mounted: the originals, whatever gets mounted over them or above them.
+    back = [path for path, kind in layout if kind in ("expose", "runtime")]
     fds = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in back}
     cwd_fd = os.open(".", os.O_RDONLY | os.O_DIRECTORY)
-    hide = [p for p in policy["hide"] if os.path.isdir(p)]
-    # Outermost first: once /tmp/a is hidden, /tmp/a/b no longer exists to be hidden (nor needs to be).
-    for path in [p for p in hide if not _under(os.path.dirname(p), hide)]:
-        _mount("tmpfs", path, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=64k,mode=755")
-    for path in policy["hide"]:  # a file (an earlier grades.csv): an empty one in its place
-        if os.path.isfile(path):
+    umask = os.umask(0o022)  # the folders made on the way to a mount point are open to the kernel's user
+    sizes = {"/tmp": f"{policy['tmp_mb']}m", "/var/tmp": "16m", "/dev/shm": "64m"}
+    hidden = []
+    done: list[str] = []
+    for path, kind in layout:
+        if _under(path, done):  # on a tmpfs or a bind mount of ours: make the mount point if missing
+            if kind == "hide-file":
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                if not os.path.exists(path):
+                    open(path, "a").close()
+            elif not os.path.isdir(path):
+                os.makedirs(path)
+        if kind == "private":
+            _mount("tmpfs", path, "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={sizes[path]},mode=1777")
+        elif kind == "hide":
+            _mount("tmpfs", path, "tmpfs", _HIDDEN_FLAGS, _HIDDEN_OPTIONS)
+            hidden.append(path)
+        elif kind == "hide-file":  # an earlier grades.csv: an empty one in its place
             _mount("/dev/null", path, None, _MS_BIND, None)
-    for path, size in zip(private, (policy["tmp_mb"], 16, 64), strict=True):
-        if os.path.isdir(path):
-            _mount("tmpfs", path, "tmpfs", _MS_NOSUID | _MS_NODEV, f"size={size}m,mode=1777")
-    rebound = []
-    for path, fd in fds.items():
-        if _under(path, hide + private):
-            os.makedirs(path, exist_ok=True)
-            _mount(f"/proc/self/fd/{fd}", path, None, _MS_BIND | _MS_REC, None)
-            if path in policy["expose"]:
-                _mount("none", path, None, _MS_BIND | _MS_REMOUNT | _MS_RDONLY | _MS_REC, None)
-            rebound.append(path)
+        else:
+            _mount(f"/proc/self/fd/{fds[path]}", path, None, _MS_BIND | _MS_REC, None)
+            if kind == "expose":
+                flags = _MS_BIND | _MS_REMOUNT | _MS_RDONLY | _MS_REC | _mount_flags(path)
+                _mount("none", path, None, flags, None)
+        done.append(path)
+    for fd in fds.values():
         os.close(fd)
-    for path in hide:  # e.g. the instructor sources inside a course folder that was brought back
-        if _under(path, rebound) and os.path.isdir(path):
-            _mount("tmpfs", path, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=4k,mode=000")
+    for path in hidden:  # only now: mount points for what is brought back were made inside them
+        _mount("none", path, None, _MS_BIND | _MS_REMOUNT | _MS_RDONLY | _HIDDEN_FLAGS, None)
     os.makedirs(SCRATCH, exist_ok=True)
     _copy_tree(f"/proc/self/fd/{cwd_fd}", SCRATCH, budget=policy["tmp_mb"] * 2**20 // 2)
     os.close(cwd_fd)
+    os.umask(umask)
 
 
 def _drop_privileges(owned: list[str]) -> None:
