@@ -70,3 +70,10 @@ def test_the_docstring_examples_run():
     import mtml_utils.effects
 
     assert doctest.testmod(mtml_utils.effects).failed == 0
+
+
+def test_an_unclaimed_comparison_is_not_read_as_an_effect():
+    e = compare("paper's effect", [0.5, 0.4], "<", [0.45, 0.5])
+    line = e.line(claimed=False)
+    assert line.startswith("comparison |") and "within the seed spread" in line
+    assert parse_line(line) is None

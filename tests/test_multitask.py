@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import mtml_utils as mtml
-from mtml_utils.multitask import KINDS, TaskModels, train_task_models
+from mtml_utils.multitask import KINDS, TaskModels, count_parameters, train_task_models, width_for_budget
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -39,14 +39,16 @@ def test_mmoe_gates_are_a_softmax_over_experts_and_mix_them():
     hidden = torch.relu(mixed @ models.tower.weight[m, t] + models.tower.bias[m, t, 0])
     expected = hidden @ models.head.weight[m, t, :, 0] + models.head.bias[m, t, 0, 0]
     assert torch.allclose(out[m, i, t], expected, atol=1e-5)
-    with pytest.raises(ValueError, match="only MMoE"):
+    with pytest.raises(ValueError, match="only OMoE and MMoE"):
         TaskModels("shared_bottom", 1, 7)(x[:1], return_gates=True)
 
 
 def test_shared_and_task_parameters_split_the_model():
-    sep, sb, mmoe = (TaskModels(k, 1, 7) for k in KINDS)
+    sep, sb, omoe, mmoe = (TaskModels(k, 1, 7) for k in KINDS)
     assert sep.shared_parameters() == []
-    for models in (sep, sb, mmoe):
+    assert any(p is omoe.gates.weight for p in omoe.shared_parameters()), "OMoE's one gate serves every task"
+    assert all(p is not mmoe.gates.weight for p in mmoe.shared_parameters())
+    for models in (sep, sb, omoe, mmoe):
         both = models.shared_parameters() + models.task_parameters()
         assert sorted(map(id, both)) == sorted(map(id, models.parameters()))
     # Task 0's loss reaches the shared bottom but not task 1's tower.
@@ -94,40 +96,71 @@ def test_training_learns_and_early_stopping_reports_the_best_validation_step():
     assert len(out.history["loss"]) == 300 and out.history["loss"][-1] < out.history["loss"][0]
 
 
-SWEEP = dict(n_steps=800, lr=5e-3, batch_size=256, hidden=4, n_experts=4, eval_every=50, progress=False)
+@pytest.mark.parametrize("kind", KINDS)
+def test_count_parameters_matches_the_model(kind):
+    for hidden in (4, 8, 16):
+        models = TaskModels(kind, 1, 11, n_tasks=3, hidden=hidden, tower_hidden=5, n_experts=4)
+        expected = sum(p.numel() for p in models.parameters())
+        assert count_parameters(kind, 11, 3, hidden=hidden, tower_hidden=5, n_experts=4) == expected
 
 
-def _relative_loss(p_values, n, kinds, seeds=range(5)):
-    """Test MSE of each kind relative to separate models, mean over tasks: (len(p_values), n_seeds)."""
-    x, y = _tasks(p_values, n, seeds, 0)
-    vx, vy = _tasks(p_values, 1000, seeds, 10_000)
-    tx, ty = _tasks(p_values, 2000, seeds, 20_000)
-    member_seeds = [s for _ in p_values for s in seeds]
-    mse = {k: train_task_models(k, x, y, tx, ty, val_x=vx, val_y=vy, seeds=member_seeds,
-                                **{**SWEEP, "hidden": 16 if k == "mmoe" else 4}).test_mse
-           for k in ("separate", *kinds)}
-    return {k: (mse[k] / mse["separate"]).mean(-1).view(len(p_values), -1) for k in kinds}
+def test_width_for_budget_picks_the_closest_size():
+    for kind in KINDS:
+        h = width_for_budget(kind, 600, 20)
+        best = count_parameters(kind, 20, hidden=h)
+        step = 4 if kind in ("omoe", "mmoe") else 1
+        for other in (h - step, h + step):
+            if other >= step:
+                assert abs(best - 600) <= abs(count_parameters(kind, 20, hidden=other) - 600)
 
 
-def _geometric_mean(ratios: torch.Tensor) -> torch.Tensor:
-    """Average of ratios over seeds (last dim) in log space: one failed seed cannot dominate it."""
-    return ratios.log().mean(dim=-1).exp()
+def test_omoe_gives_every_task_the_same_gate_mmoe_one_each():
+    x = torch.randn(2, 5, 7)
+    _, omoe_gates = TaskModels("omoe", 2, 7, n_tasks=3, hidden=8)(x, return_gates=True)
+    _, mmoe_gates = TaskModels("mmoe", 2, 7, n_tasks=3, hidden=8)(x, return_gates=True)
+    assert omoe_gates.shape == mmoe_gates.shape == (2, 3, 5, 4)
+    assert torch.equal(omoe_gates[:, 0], omoe_gates[:, 2])
+    assert not torch.allclose(mmoe_gates[:, 0], mmoe_gates[:, 2])
 
 
-@pytest.mark.slow
-def test_similarity_sweep_orders_the_architectures_as_notebook_03_says():
-    """Notebook 03's conclusion, at p in {0, 1} with its laptop sizes: shared-bottom suffers negative transfer
-    on dissimilar tasks and much less on identical ones; MMoE stays close to separate models at both."""
-    ratios = _relative_loss([0.0, 1.0], 5000, ["shared_bottom", "mmoe"])
-    rel = {k: _geometric_mean(v) for k, v in ratios.items()}
-    sb, mmoe = rel["shared_bottom"], rel["mmoe"]
-    assert sb[0] > 1.5, f"shared-bottom at p=0 should be clearly worse than separate models, got {sb[0]:.2f}"
-    assert sb[1] < 0.5 * sb[0], f"shared-bottom: p=1 {sb[1]:.2f} should be far below p=0 {sb[0]:.2f}"
-    assert torch.all((mmoe > 0.8) & (mmoe < 1.25)), f"MMoE should stay close to separate models, got {mmoe}"
+@pytest.mark.parametrize("kind", KINDS)
+def test_per_task_inputs_give_task_t_the_prediction_for_its_own_row(kind):
+    """(M, T, n, d) inputs: column t of the output equals the shared-input output on row t's inputs."""
+    models = TaskModels(kind, 2, 7, n_tasks=3, hidden=8)
+    x = torch.randn(2, 3, 5, 7)
+    out = models(x)
+    assert out.shape == (2, 5, 3)
+    for t in range(3):
+        assert torch.allclose(out[..., t], models(x[:, t])[..., t], atol=1e-6)
+    with pytest.raises(ValueError, match="per-task inputs"):
+        models(torch.randn(2, 2, 5, 7))
 
 
-@pytest.mark.slow
-def test_data_sweep_shows_sharing_wins_with_little_data_and_loses_with_much():
-    small = _geometric_mean(_relative_loss([0.0], 50, ["shared_bottom"])["shared_bottom"][0])
-    large = _geometric_mean(_relative_loss([0.0], 5000, ["shared_bottom"])["shared_bottom"][0])
-    assert small < 1.0 < 1.5 < large, f"shared-bottom / separate at p=0: n=50 {small:.2f}, n=5000 {large:.2f}"
+def test_coupling_penalty_is_the_sum_of_pairwise_squared_distances():
+    models = TaskModels("separate", 2, 4, n_tasks=3, hidden=5)
+    w, b = models.bottom.weight, models.bottom.bias  # (M, T, in, out), (M, T, 1, out)
+    expected = sum((w[:, i] - w[:, j]).pow(2).sum(dim=(1, 2)) + (b[:, i] - b[:, j]).pow(2).sum(dim=(1, 2))
+                   for i in range(3) for j in range(i + 1, 3))
+    assert torch.allclose(models.coupling_penalty(), expected, rtol=1e-5)
+    with pytest.raises(ValueError, match="soft sharing couples separate networks"):
+        TaskModels("shared_bottom", 1, 4).coupling_penalty()
+
+
+def test_a_strong_coupling_keeps_separate_bottoms_equal_and_zero_lets_them_apart():
+    x = torch.randn(2, 2, 64, 5)  # per-task inputs
+    y = torch.randn(2, 64, 2)
+    run = train_task_models("separate", x, y, x, y, n_steps=100, coupling=torch.tensor([0.0, 100.0]),
+                            hidden=6, progress=False)
+    w = run.models.bottom.weight.detach()  # (M, T, 5, 6)
+    apart, tied = ((w[m, 0] - w[m, 1]).abs().max() for m in (0, 1))
+    assert tied < 0.05 * apart, f"coupling 100 should tie the bottoms: {tied:.4f} vs {apart:.4f} apart"
+    with pytest.raises(ValueError, match="coupling"):
+        train_task_models("shared_bottom", x, y, x, y, n_steps=1, coupling=1.0, progress=False)
+
+
+def test_the_docstring_examples_run():
+    import doctest
+
+    import mtml_utils.multitask
+
+    assert doctest.testmod(mtml_utils.multitask).failed == 0
