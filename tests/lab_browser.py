@@ -180,7 +180,7 @@ JS_DOM_COUNTS = """() => {
   const count = selector => document.querySelectorAll(selector).length;
   return {
     images: count(`${outputs} img`),
-    // Figures inside an output widget (e.g. an interactive explorer) live in the widget, not in the saved cell.
+    // Figures inside an output widget (an interactive explorer) live in the widget, not in the saved cell.
     widget_images: count(`${outputs} .widget-output img`),
     sliders: count(`${outputs} .widget-slider`),
     // Controls of the notebook itself: the "Check my work" button at the end is counted apart.

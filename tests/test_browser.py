@@ -159,7 +159,7 @@ def test_solved_notebook(name: str, server: LabServer, page: Any, omniglot_dir: 
     assert saved.errors == [], f"{name}: the solved notebook shows errors (cell index, name): {saved.errors}"
     counts = page.evaluate(JS_DOM_COUNTS)
     assert counts["images"] == saved.images + counts["widget_images"], (
-        f"{name}: {saved.images} figures saved and {counts['widget_images']} in widgets, {counts['images']} shown")
+        f"{name}: {saved.images} saved, {counts['widget_images']} in widgets, {counts['images']} shown")
     expected = EXPECTED[name]
     assert {key: counts[key] for key in expected} == expected
     assert counts["widget_errors"] == 0, f"{name}: a widget failed to render"
