@@ -53,6 +53,22 @@ def _population(gen: torch.Generator, n: int, k: int) -> torch.Tensor:
     return math.sqrt(n) * q
 
 
+def _feature_split(k: int, shared: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """0/1 masks ``(k,)`` of the features that engagement and satisfaction read: engagement's own features
+    first, then the ``shared`` ones, then satisfaction's own (``None``: all ``k`` features are shared)."""
+    shared = k if shared is None else shared
+    own_e = (k - shared) // 2  # an odd remainder goes to satisfaction
+    index = torch.arange(k)
+    return (index < own_e + shared).double(), (index >= own_e).double()
+
+
+def _objective_masks(du: int, dv: int, shared: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(du, dv)`` 0/1 masks of the entries of ``A_e`` and of ``A_perp``: user feature times item feature,
+    both read by the objective (see :func:`_feature_split`)."""
+    (ue, us), (ve, vs) = _feature_split(du, shared), _feature_split(dv, shared)
+    return torch.outer(ue, ve), torch.outer(us, vs)
+
+
 def _check(ok: bool, message: str) -> None:
     if not ok:
         raise ValueError(message)
@@ -174,6 +190,7 @@ def recommendation_data(
     n_user_features: int = 8,
     n_item_features: int = 8,
     noise_std: float = 0.3,
+    shared_features: int | None = None,
     seed: int = 0,
     data_seed: int | None = None,
     device: str | torch.device = "cpu",
@@ -189,12 +206,21 @@ def recommendation_data(
     differ at ``correlation=1``.
     ``engagement ~ Bernoulli(sigmoid(2 s_e + popularity))``, ``satisfaction = s_s + N(0, noise_std^2)``.
 
+    ``shared_features`` splits the feature subspaces the objectives read. With ``s = shared_features`` and
+    ``k`` user (item) features, engagement reads the first ``(k - s) // 2 + s`` of them and ``A_perp`` the
+    last ``k - (k - s) // 2``, so both read the ``s`` in the middle: ``A_e`` is zero outside engagement's
+    block and ``A_perp`` (before it is made orthogonal to ``A_e``) outside satisfaction's. With
+    ``shared_features=0`` and ``correlation=0`` the objectives depend on disjoint features; the
+    correlation still mixes ``A_e`` into ``A_s`` as above. ``None`` (the default): both read every feature.
+
     Args:
         n_examples: number of interactions; pairs (user, item) are drawn uniformly with replacement.
         correlation: ``r`` in ``[-1, 1]``, correlation of the two latent scores.
         n_users, n_items: sizes of the user and item populations (>= 1).
         n_user_features, n_item_features: feature dimensions (>= 1).
         noise_std: standard deviation of the rating noise (>= 0).
+        shared_features: number of user (and of item) features both objectives read, in
+            ``[0, min(n_user_features, n_item_features)]``; ``None`` = all of them.
         seed: fixes users, items, ``A_e``, ``A_s`` and popularity.
         data_seed: fixes the sampled interactions; ``None`` derives it from ``seed``.
         device, dtype: where the tensors go; ``dtype`` for the float ones, ``user``/``item`` are int64.
@@ -203,6 +229,9 @@ def recommendation_data(
         >>> data = recommendation_data(1000, correlation=0.8, seed=0)
         >>> data.x.shape, sorted(data.engagement.unique().tolist())
         (torch.Size([1000, 16]), [0.0, 1.0])
+        >>> split = recommendation_data(1000, correlation=0.0, shared_features=0, seed=0)
+        >>> split.x.shape  # engagement reads features 0-3 of u and v, satisfaction 4-7
+        torch.Size([1000, 16])
     """
     _check(-1.0 <= correlation <= 1.0, f"correlation must be in [-1, 1] (the correlation of the engagement "
                                        f"and satisfaction scores); got correlation={correlation!r}.")
@@ -212,12 +241,19 @@ def recommendation_data(
         _check(value >= 1, f"{name} must be >= 1 (a positive size); got {name}={value!r}.")
     _check(noise_std >= 0, f"noise_std must be >= 0 (the standard deviation of the rating noise); "
                            f"got noise_std={noise_std!r}.")
+    if shared_features is not None:
+        smallest = min(n_user_features, n_item_features)
+        _check(0 <= shared_features <= smallest and (shared_features >= 1 or smallest >= 2),
+               f"shared_features must be in [0, {smallest}] (the features both objectives read, at most "
+               f"min(n_user_features, n_item_features)), and >= 1 when that minimum is 1 (each objective "
+               f"needs a feature); got shared_features={shared_features!r}.")
     task_gen, data_gen = _generators(seed, data_seed)
 
     users = _population(task_gen, n_users, n_user_features)
     items = _population(task_gen, n_items, n_item_features)
-    a_e = _normal(task_gen, n_user_features, n_item_features)
-    b = _normal(task_gen, n_user_features, n_item_features)
+    mask_e, mask_s = _objective_masks(n_user_features, n_item_features, shared_features)
+    a_e = _normal(task_gen, n_user_features, n_item_features) * mask_e
+    b = _normal(task_gen, n_user_features, n_item_features) * mask_s
     popularity = _POPULARITY_STD * _normal(task_gen, n_items)
     # E[(u^T A v)^2] = ||A||_F^2 for independent u, v ~ N(0, I) and E[(u^T A v)(u^T B v)] = <A, B>_F.
     # Unit-norm, orthogonal A_e and A_perp therefore give unit-variance scores with correlation exactly r

@@ -192,3 +192,34 @@ def test_recommendation_small_populations_still_work() -> None:
     torch.testing.assert_close(r.engagement_score, r.satisfaction_score)
     r = recommendation_data(100, n_users=2, n_items=2, n_user_features=5, n_item_features=5, seed=1)
     assert r.x.shape == (100, 10) and torch.isfinite(r.x).all()
+
+
+def test_shared_features_split_the_objectives_subspaces() -> None:
+    # shared_features=0: engagement reads features 0-3 of u and v, satisfaction 4-7 (correlation 0)
+    r = recommendation_data(4000, correlation=0.0, shared_features=0, seed=7)
+    u, v = r.x[:, :8].double(), r.x[:, 8:].double()
+    products = torch.einsum("ni,nj->nij", u, v).reshape(len(u), 64)          # (n, 8, 8) -> (n, 64)
+    for score, rows in ((r.engagement_score, slice(0, 4)), (r.satisfaction_score, slice(4, 8))):
+        a = torch.linalg.lstsq(products, score.double()[:, None]).solution.view(8, 8)   # (64, 1) -> (8, 8)
+        inside = torch.zeros(8, 8, dtype=torch.bool)
+        inside[rows, rows] = True
+        assert a[~inside].abs().max() < 1e-6 and a[inside].abs().max() > 0.01
+    assert _corr(r.engagement_score, r.satisfaction_score) == pytest.approx(0.0, abs=0.05)
+    assert r.engagement_score.std().item() == pytest.approx(1.0, abs=0.1)
+    assert r.satisfaction_score.std().item() == pytest.approx(1.0, abs=0.1)
+
+
+def test_shared_features_none_or_all_is_the_default() -> None:
+    a = recommendation_data(300, seed=8)
+    for shared in (None, 8):
+        b = recommendation_data(300, seed=8, shared_features=shared)
+        torch.testing.assert_close(a.satisfaction_score, b.satisfaction_score, rtol=0, atol=1e-6)
+        assert torch.equal(a.engagement, b.engagement)
+
+
+@pytest.mark.parametrize("shared", [-1, 9])
+def test_shared_features_bad_values(shared: int) -> None:
+    with pytest.raises(ValueError, match=r"shared_features must be in \[0, 8\]"):
+        recommendation_data(10, shared_features=shared)
+    with pytest.raises(ValueError, match=r"shared_features must be in \[0, 1\]"):
+        recommendation_data(10, n_user_features=1, shared_features=0)
