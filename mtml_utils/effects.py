@@ -13,7 +13,7 @@ Example:
     >>> e.wins, e.n, e.holds
     (3, 3, True)
     >>> print(e.line())
-    effect | MMoE beats shared-bottom | 0.30 < 0.50 | diff +0.200 ± 0.064 SE | 3/3 seeds | holds
+    effect | MMoE beats shared-bottom | 0.303 < 0.503 | diff +0.200 ± 0.064 SE | 3/3 seeds | holds
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ class Effect:
         if not claimed:
             verdict = "beyond the seed spread" if self.holds else "within the seed spread"
         prefix = EFFECT_PREFIX if claimed else COMPARISON_PREFIX
-        return (f"{prefix} {self.name} | {self.a_mean:.2f} {self.op} {self.b_mean:.2f} | "
+        return (f"{prefix} {self.name} | {self.a_mean:.3g} {self.op} {self.b_mean:.3g} | "
                 f"diff {self.mean:+.3f} ± {self.se:.3f} SE | {self.wins}/{self.n} seeds | {verdict}")
 
 

@@ -121,6 +121,7 @@ CLAIMS: dict[str, list[tuple[str, str, str | float]]] = {
     ],
     "03_negative_transfer": [
         ("small: shared_bottom, p=0.0", ">", "small: shared_bottom, p=1.0"),
+        ("equal: mmoe, p=0.0", "<", "equal: omoe, p=0.0"),
         ("soft sharing n=30: lambda=10, p=1.0", "<", "soft sharing n=30: separate, p=1.0"),
         ("soft sharing n=30: lambda=10, p=0.0", ">", "soft sharing n=30: separate, p=0.0"),
         ("gradient cosine, p=1 (mean over training)", ">", 0.0),
@@ -178,6 +179,9 @@ CLAIMS: dict[str, list[tuple[str, str, str | float]]] = {
 EFFECTS: dict[str, list[str]] = {
     "03_negative_transfer": [
         "small size: the shared bottom loses more from p=1 to p=0 than separate networks",
+        "equal size, p=0: MMoE below shared-bottom",
+        "equal size, p=0: MMoE below OMoE",
+        "equal size: MMoE's edge over OMoE grows from p=1 to p=0",
         "n=30, identical tasks: strong coupling beats separate networks",
         "n=30, unrelated tasks: strong coupling loses to separate networks",
         "n=30: the best lambda is larger for identical than for unrelated tasks",
