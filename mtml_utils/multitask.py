@@ -261,7 +261,9 @@ def train_task_models(
         eval_every: evaluation period in steps (used only with validation data).
         seeds: initialisation seed per member (default ``0 … M-1``); mini-batches follow ``seeds[0]``.
         coupling: soft parameter sharing (``"separate"`` only): a number, or one per member ``(M,)``,
-            multiplying :meth:`TaskModels.coupling_penalty` in the training loss.
+            multiplying :meth:`TaskModels.coupling_penalty` in the training loss. When any coupling is
+            non-zero, every member's task bottoms start equal (members with coupling 0 too, so that a sweep
+            over the coupling compares runs from the same start).
         progress: show a progress bar.
         **model_kwargs: passed to :class:`TaskModels` (``hidden``, ``tower_hidden``, ``n_experts``).
 
@@ -286,7 +288,8 @@ def train_task_models(
     if (val_x is None) != (val_y is None):
         raise ValueError("give both val_x and val_y (early stopping) or neither.")
     coupling = torch.as_tensor(coupling, dtype=train_x.dtype, device=train_x.device)
-    if kind != "separate" and bool((coupling != 0).any()):
+    soft = bool((coupling != 0).any())
+    if soft and kind != "separate":
         raise ValueError(f"coupling (soft parameter sharing) ties separate networks; kind is {kind!r}.")
     n_members, n, d = train_x.shape[0], train_x.shape[-2], train_x.shape[-1]
     # Targets in units of their training spread, per member and task: the losses of both tasks start on the
@@ -300,7 +303,6 @@ def train_task_models(
     optimizer = torch.optim.Adam(models.parameters(), lr=lr)
     batch = min(batch_size, n)
     gen = torch.Generator(device=train_x.device).manual_seed(seeds[0])
-    soft = kind == "separate" and bool((coupling != 0).any())
     if soft:  # every task's bottom starts from task 0's: the penalty starts at 0, and a huge coupling is
         with torch.no_grad():  # exactly a hard-shared bottom instead of a fight between two random inits
             for w in (models.bottom.weight, models.bottom.bias):  # (M, T, a, b)
