@@ -7,6 +7,10 @@
 #   make release                     regenerate notebooks/ from autograder/source/
 #   make check NB=notebooks/01_task_definition.ipynb      self-check one notebook
 #   make grade SUBMISSIONS=path/to/submitted [ASSIGNMENT=01_task_definition] [OUT=grades.csv]
+#   make student-dist OUT=../mtml-course-student [FORCE=1]  the students' copy (no solutions, no hidden tests)
+#
+# release, grade and student-dist need the instructor sources (autograder/source/); in the students' copy
+# of the course they stop with a message saying so.
 #
 # A CUDA build of PyTorch: make setup TORCH_INDEX=https://download.pytorch.org/whl/cu128
 # Another torch version:   make setup TORCH_SPEC=torch==X.Y.Z CONSTRAINTS=my-constraints.txt
@@ -22,13 +26,14 @@ SUBMISSIONS ?=
 ASSIGNMENT ?=
 OUT ?= grades.csv
 JOBS ?= 1
+FORCE ?=
 PYTEST_ARGS ?=
 
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TORCH_CHOICE := $(VENV)/.torch-choice
 
-.PHONY: setup lab test release check grade lint FORCE
+.PHONY: setup lab test release check grade student-dist lint FORCE
 
 setup: $(STAMP)
 
@@ -60,6 +65,11 @@ check: $(STAMP)
 grade: $(STAMP)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/submitted [ASSIGNMENT=01_task_definition] [OUT=grades.csv] [JOBS=N]"; exit 2; }
 	$(PY) -m autograder grade "$(SUBMISSIONS)" $(if $(ASSIGNMENT),--assignment $(ASSIGNMENT)) --jobs $(JOBS) --out "$(OUT)"
+
+# OUT must be given: its default (grades.csv) belongs to `grade`.
+student-dist: $(STAMP)
+	@test "$(origin OUT)" != "file" || { echo "usage: make student-dist OUT=../mtml-course-student [FORCE=1]"; exit 2; }
+	$(PY) -m autograder dist "$(OUT)" $(if $(FORCE),--force)
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

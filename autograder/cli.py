@@ -1,7 +1,8 @@
-"""The ``python -m autograder`` command line: ``release``, ``check`` and ``grade``.
+"""The ``python -m autograder`` command line: ``release``, ``check``, ``grade``, ``feedback`` and ``dist``.
 
 Exit codes: 0 success, 1 failed (``check``: a visible test fails; ``release``/``grade``: the
-grader itself failed), 2 bad usage (the message says what was expected; nothing was changed).
+grader itself failed; ``dist``: a solution line would ship), 2 bad usage (the message says what was
+expected; nothing was changed).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from autograder import COURSE_ROOT
 from autograder.check import DEFAULT_CELL_TIMEOUT
+from autograder.course import SOURCE_DIR
 from autograder.errors import UsageError
 from autograder.grade import DEFAULT_MEMORY_MB, DEFAULT_STUDENT_TIMEOUT
 
@@ -22,6 +24,7 @@ Autograder of the multi-task and meta-learning course (nbgrader underneath).
   check     self-check one student notebook: run it and report each visible test with its points
   grade     autograde a folder of submissions (hidden tests included) and write grades.csv
   feedback  grade, and write each student's HTML feedback (tests, points, one-line reasons)
+  dist      write the student distribution (what a class clones: no solutions, no hidden tests)
 
 Run `python -m autograder COMMAND --help` for the options of a command.
 Exit codes: 0 success; 1 check found failing tests, or the grader itself failed; 2 bad usage."""
@@ -49,6 +52,16 @@ a cell that runs past --cell-timeout is interrupted and the rest still runs. Pri
 a CSV: student_id,assignment,score,max_score, one column per graded cell, status. --jobs N grades N
 students at once on this machine; --scheduler sends them to a Dask cluster (a local one without ADDRESS).
 Exit 0 when grading ran (whatever the scores), 1 when the grader itself failed."""
+
+DIST_HELP = """\
+Write the student distribution into OUT, a folder outside this checkout that a class can clone (commit it
+to the public student repository): notebooks/, mtml_utils/, data/README.md, the Makefile, pyproject.toml,
+constraints.txt, environment.yml, .gitignore, the autograder modules that `check` and the Check my work
+button need, and a student README and test suite (from autograder/student/). Never autograder/source/:
+no solution and no hidden test. Files come from `git ls-files` as they are in the working tree, so run
+`make release` first. Before writing, every shipped file is searched for every line of every solution and
+grading.py; a hit writes nothing and exits 1. OUT must be new or empty; --force replaces a previous
+distribution in OUT (everything but its .git folder, so the student repository keeps its history)."""
 
 
 def _positive_int(text: str) -> int:
@@ -125,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
                                           "points, pass or fail, one-line reason; never hidden test code or "
                                           "reference values) to --feedback DIR (default: feedback/).",
                               formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    dist = sub.add_parser("dist", parents=[course], help="write the student distribution",
+                          description=DIST_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    dist.add_argument("out", type=Path, metavar="OUT", help="the folder to write (outside this checkout)")
+    dist.add_argument("--force", action="store_true",
+                      help="replace the previous distribution in OUT (its .git folder is kept)")
     return parser
 
 
@@ -137,10 +156,14 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     try:
+        if args.command != "check":
+            _require_sources(Path(args.course))
         if args.command == "release":
             return _release(args)
         if args.command == "check":
             return _check(args)
+        if args.command == "dist":
+            return _dist(args)
         return _grade(args)  # grade and feedback
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -148,6 +171,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: nothing was written", file=sys.stderr)
         return 130
+
+
+def _require_sources(course: Path) -> None:
+    """Instructor commands need ``source/``; the students' copy of the course has none."""
+    if not (course / SOURCE_DIR).is_dir():
+        raise UsageError(
+            f"No instructor sources at {course / SOURCE_DIR}: `release`, `grade`, `feedback` and `dist` need "
+            "the instructor repository (this looks like the students' copy of the course, which has none). "
+            "Students check their work with `python -m autograder check NOTEBOOK` (make check NB=...)."
+        )
 
 
 def _release(args: argparse.Namespace) -> int:
@@ -169,6 +202,20 @@ def _check(args: argparse.Namespace) -> int:
 
     outcomes = check_notebook(args.notebook, profile=args.profile, cell_timeout=args.cell_timeout)
     return 0 if all(o.passed for o in outcomes) else 1
+
+
+def _dist(args: argparse.Namespace) -> int:
+    from autograder.dist import DistError, build
+
+    try:
+        written = build(args.out, course_root=args.course, force=args.force)
+    except DistError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    size = sum((args.out / path).stat().st_size for path in written)
+    print(f"wrote {len(written)} files ({size / 2**20:.1f} MiB) to {args.out}: no solution, no hidden test.")
+    print(f"Next: cd {args.out} && git add -A && git commit -m 'Course update' && git push")
+    return 0
 
 
 def _grade(args: argparse.Namespace) -> int:
