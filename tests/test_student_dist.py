@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 
 import pytest
+from lab_browser import free_port  # tests/lab_browser.py
+from test_lab import TOKEN, _get, _jupyter_env, _stop_group  # tests/test_lab.py: make lab's own test
 
 from autograder import COURSE_ROOT
 from autograder.cli import main
@@ -267,3 +269,34 @@ def test_make_check_and_the_student_tests_run_in_a_fresh_copy(dist: Path, tmp_pa
     result = _make(copy, "test", f"VENV={venv}", "PYTEST_ARGS=-q -p no:cacheprovider -m 'not slow'", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert " passed" in result.stdout and "failed" not in result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.name != "posix" or shutil.which("make") is None, reason="uses process groups and make")
+def test_make_lab_serves_the_copys_notebooks(dist: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "student"
+    shutil.copytree(dist, copy)
+    venv = _student_venv(copy, tmp_path)
+    port = free_port()
+    env = {**_jupyter_env(tmp_path), "PYTHONPATH": str(copy)}
+    log_path = tmp_path / "lab.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(["make", "lab", f"VENV={venv}", f"PORT={port}"], cwd=copy, env=env,
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # its own process group, stopped as a whole
+    try:
+        deadline, status, body = time.monotonic() + 90, None, b""
+        while time.monotonic() < deadline and status != 200:
+            assert proc.poll() is None, f"make lab exited with {proc.returncode}:\n{log_path.read_text()}"
+            time.sleep(0.5)
+            try:
+                status, body = _get(f"http://127.0.0.1:{port}/api/contents/?token={TOKEN}")
+            except OSError:
+                status = None  # not listening yet
+        assert status == 200, f"make lab did not answer within 90 s:\n{log_path.read_text()}"
+        listed = sorted(item["name"] for item in json.loads(body)["content"] if item["type"] == "notebook")
+        assert listed == sorted(p.name for p in (copy / "notebooks").glob("*.ipynb"))
+        assert f"Starting JupyterLab on {copy / 'notebooks'}" in log_path.read_text()
+        assert _get(f"http://127.0.0.1:{port}/lab?token={TOKEN}")[0] == 200
+    finally:
+        _stop_group(proc)
