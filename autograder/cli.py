@@ -214,7 +214,10 @@ def _dist(args: argparse.Namespace) -> int:
         return 1
     size = sum((args.out / path).stat().st_size for path in written)
     print(f"wrote {len(written)} files ({size / 2**20:.1f} MiB) to {args.out}: no solution, no hidden test.")
-    print(f"Next: cd {args.out} && git add -A && git commit -m 'Course update' && git push")
+    if (args.out / ".git").exists():
+        print(f"To publish: cd {args.out} && git add -A && git commit -m 'Course update' && git push")
+    else:
+        print(f"To publish: commit {args.out} to the student repository (see autograder/README.md).")
     return 0
 
 
