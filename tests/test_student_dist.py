@@ -234,6 +234,21 @@ def test_make_student_dist_needs_out_and_passes_force(tmp_path: Path) -> None:
     assert calls.read_text().splitlines()[-1] == "-m autograder dist ../s"
 
 
+def _fresh_clone(dist: Path, tmp_path: Path) -> Path:
+    """Commit the distribution to a new student repository and clone it, as a student would."""
+    repo, clone = tmp_path / "student-repo", tmp_path / "student"
+    shutil.copytree(dist, repo)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "Course release"]):
+        subprocess.run([*git, *args], cwd=repo, check=True)
+    subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
+    files = sorted(p.relative_to(dist).as_posix() for p in dist.rglob("*") if p.is_file())
+    cloned = sorted(p.relative_to(clone).as_posix() for p in clone.rglob("*") if p.is_file() and ".git" not in
+                    p.relative_to(clone).parts)
+    assert cloned == files, "the student repository's .gitignore drops files of the distribution"
+    return clone
+
+
 def _student_venv(dist: Path, tmp_path: Path) -> Path:
     """A venv for the distribution's Makefile that is already "installed": its python is this interpreter
     (it refuses to run pip, so a make that wanted to reinstall fails instead of touching this venv)."""
@@ -255,10 +270,10 @@ def _student_venv(dist: Path, tmp_path: Path) -> Path:
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs GNU make")
 def test_make_check_and_the_student_tests_run_in_a_fresh_copy(dist: Path, tmp_path: Path) -> None:
-    """``make check`` on a blank released notebook, then the student suite's fast tests, in a copy of the
-    distribution alone (its own modules first on the path; no instructor file is reachable from it)."""
-    copy = tmp_path / "student"
-    shutil.copytree(dist, copy)
+    """``make check`` on a blank released notebook, then the student suite's fast tests, in a clone of the
+    student repository (its own modules first on the path; the sandbox launcher comes from the installed
+    package, as it would after the student's own ``make setup``)."""
+    copy = _fresh_clone(dist, tmp_path)
     venv = _student_venv(copy, tmp_path)
     env = {"PYTHONPATH": str(copy), "MTML_DATA_DIR": str(tmp_path / "data")}
     result = _make(copy, "check", "NB=notebooks/01_task_definition.ipynb", f"VENV={venv}", env=env)
@@ -274,8 +289,7 @@ def test_make_check_and_the_student_tests_run_in_a_fresh_copy(dist: Path, tmp_pa
 @pytest.mark.slow
 @pytest.mark.skipif(os.name != "posix" or shutil.which("make") is None, reason="uses process groups and make")
 def test_make_lab_serves_the_copys_notebooks(dist: Path, tmp_path: Path) -> None:
-    copy = tmp_path / "student"
-    shutil.copytree(dist, copy)
+    copy = _fresh_clone(dist, tmp_path)
     venv = _student_venv(copy, tmp_path)
     port = free_port()
     env = {**_jupyter_env(tmp_path), "PYTHONPATH": str(copy)}
