@@ -90,8 +90,8 @@ def notebook_lines(data: bytes) -> list[str]:
 
 
 def secret_lines(course_root: Path) -> set[str]:
-    """The significant lines of every solution block, hidden-test block and ``grading.py`` of a course,
-    less those the instructor notebooks also hold outside such blocks (students are given those).
+    """The significant lines of every solution block, written answer, hidden-test block and ``grading.py``
+    of a course, less those the instructor notebooks also hold outside such blocks (students get those).
 
     Example:
         >>> len(secret_lines(COURSE_ROOT)) > 100  # doctest: +SKIP
@@ -102,6 +102,9 @@ def secret_lines(course_root: Path) -> set[str]:
     for notebook in sorted((Path(course_root) / SOURCE_DIR).glob("*/*.ipynb")):
         for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
             source = _cell_text(cell)
+            if cell["cell_type"] != "code" and cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
+                secret.update(filter(None, map(_significant, source.splitlines())))  # a written answer
+                continue
             for _, body in SOLUTION_BLOCK.findall(source):
                 secret.update(filter(None, map(_significant, body.splitlines())))
             given.update(line.strip() for line in SOLUTION_BLOCK.sub("", source).splitlines())
