@@ -139,3 +139,83 @@ def test_causal_mask(t):
         query, key = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
         assert torch.equal(mask, key > query), \
             "the mask must be True exactly where the key comes after the query"
+
+
+def id_images(n_classes, n_drawings, dtype=torch.float32):
+    """Images (C, D, 1, 2, 3) whose every pixel holds the image's own flat row c * D + d."""
+    rows = torch.arange(n_classes * n_drawings, dtype=dtype).view(n_classes, n_drawings, 1, 1, 1)
+    return rows.expand(n_classes, n_drawings, 1, 2, 3).clone()
+
+
+def test_sample_episodes(t):
+    # (C, D, N, K, Q, B): typical; every class and every drawing used (N = C, K + Q = D); no query set;
+    # one class per episode. Float64 images must keep their dtype.
+    configs = [(12, 7, 5, 1, 2, 3000), (6, 5, 6, 2, 3, 400), (20, 4, 3, 3, 0, 300), (9, 9, 1, 4, 4, 200)]
+    images = [id_images(c, d, torch.float64 if i == 1 else torch.float32)
+              for i, (c, d, *_) in enumerate(configs)]
+    out = t.run(
+        """
+        e = [sample_episodes(im, n, k, q, b)
+             for im, (c, d, n, k, q, b) in zip(inputs["images"], inputs["configs"])]
+        fields = ("support_x", "support_y", "query_x", "query_y", "classes", "support_index", "query_index")
+        torch.manual_seed(123)
+        again = sample_episodes(inputs["images"][0], 5, 1, 2, 50).classes
+        torch.manual_seed(123)
+        result = {
+            "episodes": [{f: getattr(x, f) for f in fields} for x in e],
+            "same_seed": [again, sample_episodes(inputs["images"][0], 5, 1, 2, 50).classes],
+            "bad": [raises(sample_episodes, inputs["images"][1], *a) for a in inputs["bad"]],
+            "good": [sample_episodes(inputs["images"][1], *a).support_y.shape[1] for a in inputs["good"]],
+        }
+        """,
+        images=images, configs=configs,
+        bad=[[7, 1, 1, 5], [2, 3, 3, 5], [2, 0, 1, 5]],  # N > C; K + Q > D; K = 0
+        good=[[6, 1, 4, 5], [1, 5, 0, 1]],  # the largest N and K + Q that fit
+    )
+    for (c, d, n, k, q, b), im, e in zip(configs, images, out["episodes"], strict=True):
+        where = f" ({n}-way {k}-shot, {q} queries, {c} classes of {d} drawings)"
+        sx, sy, qx, qy, classes = e["support_x"], e["support_y"], e["query_x"], e["query_y"], e["classes"]
+        assert sx.shape == (b, n * k, 1, 2, 3) and qx.shape == (b, n * q, 1, 2, 3), \
+            "support_x must be (B, N*K, 1, H, W) and query_x (B, N*Q, 1, H, W)" + where
+        assert sx.dtype == im.dtype and qx.dtype == im.dtype, \
+            "the images must keep the dtype of `images`" + where
+        assert sy.dtype == torch.int64 and qy.dtype == torch.int64 and classes.dtype == torch.int64, \
+            "labels and classes must be int64" + where
+        labels = torch.arange(n)
+        assert torch.equal(sy, labels.repeat_interleave(k).expand(b, -1)) and \
+            torch.equal(qy, labels.repeat_interleave(q).expand(b, -1)), \
+            "labels must be class-major: [0]*K + [1]*K + ... (support), [0]*Q + ... (query)" + where
+        # The images themselves say which row of images.flatten(0, 1) they are.
+        s_rows = sx[:, :, 0, 0, 0].round().long()  # (B, N*K)
+        q_rows = qx[:, :, 0, 0, 0].round().long()  # (B, N*Q)
+        assert torch.equal(e["support_index"], s_rows) and torch.equal(e["query_index"], q_rows), \
+            "support_index / query_index must name the rows c * D + d of the images returned" + where
+        assert bool((sx == sx[..., :1, :1, :1]).all()), \
+            "each image must be one whole image of `images`" + where
+        rows = torch.cat([s_rows.view(b, n, k), q_rows.view(b, n, q)], dim=2)  # (B, N, K+Q)
+        assert torch.equal(rows // d, classes.unsqueeze(-1).expand(b, n, k + q)), \
+            "every image of label j must be a drawing of class classes[:, j]" + where
+        assert bool((classes.sort(dim=1).values.diff(dim=1) > 0).all()), \
+            "the classes of an episode must be distinct (drawn without replacement)" + where
+        assert bool((rows.sort(dim=2).values.diff(dim=2) > 0).all()), \
+            "the drawings of a class must be distinct: no drawing twice, none both support and query" + where
+        # Distributions, over many episodes: classes, the class called 0, drawings, support vs query.
+        tolerance = 4 * (1 / b) ** 0.5
+        class_freq = torch.bincount(classes.flatten(), minlength=c).double() / b  # P(class in the episode)
+        assert float((class_freq - n / c).abs().max()) < tolerance + 0.02, \
+            "every class must be equally likely to appear in an episode" + where
+        first = torch.bincount(classes[:, 0], minlength=c).double() / b
+        assert float((first - 1 / c).abs().max()) < tolerance, \
+            "which class gets label 0 must be uniformly random (a new order in every episode)" + where
+        drawing = rows % d  # (B, N, K+Q)
+        drawn = torch.bincount(drawing.flatten(), minlength=d).double() / (b * n)  # P(drawing used)
+        assert float((drawn - (k + q) / d).abs().max()) < tolerance + 0.02, \
+            "every drawing of a class must be equally likely to be used" + where
+        if q > 0 and k + q < d:
+            support_share = torch.bincount(drawing[..., :k].flatten(), minlength=d).double() / (b * n)
+            assert float((support_share - k / d).abs().max()) < tolerance + 0.02, \
+                "every drawing must be equally likely to be a support drawing" + where
+    assert torch.equal(*out["same_seed"]), "the same torch seed must give the same episodes"
+    assert out["bad"] == ["ValueError"] * 3, \
+        "n_way above the classes, k_shot + k_query above the drawings, or k_shot = 0 must raise ValueError"
+    assert out["good"] == [6, 5], "the largest episodes that fit (N = C, K + Q = D) must be accepted"
