@@ -8,13 +8,14 @@ expected; nothing was changed).
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
 from autograder import COURSE_ROOT
 from autograder.check import DEFAULT_CELL_TIMEOUT
 from autograder.course import SOURCE_DIR
-from autograder.errors import UsageError
+from autograder.errors import Stopped, UsageError
 from autograder.grade import DEFAULT_MEMORY_MB, DEFAULT_STUDENT_TIMEOUT
 
 DESCRIPTION = """\
@@ -48,10 +49,13 @@ sandbox (no network, instructor files hidden, limits; see autograder/README.md);
 the grader, not in the student's kernel. Whatever a submission started is killed when its grading ends.
 A submission that breaks grading (invalid notebook, dead kernel,
 whole-notebook timeout, a grader error on that submission) gets 0 with a reason and the batch goes on;
-a cell that runs past --cell-timeout is interrupted and the rest still runs. Prints a table and writes
-a CSV: student_id,assignment,score,max_score, one column per graded cell, status. --jobs N grades N
-students at once on this machine; --scheduler sends them to a Dask cluster (a local one without ADDRESS).
-Exit 0 when grading ran (whatever the scores), 1 when the grader itself failed."""
+a cell that runs past --cell-timeout is interrupted and the rest still runs; a kernel that does not answer
+the interrupt within --interrupt-grace seconds is killed, and that cell and the rest of its notebook score
+0 (the status says so). Prints a table and writes a CSV: student_id,assignment,score,max_score, one column
+per graded cell, status. --jobs N grades N students at once on this machine; --scheduler sends them to a
+Dask cluster (a local one without ADDRESS). Ctrl-C, SIGTERM and SIGHUP stop the batch: nothing is written,
+no kernel or grading process is left running, exit 130, 143 or 129 (128 + the signal). Exit 0 when grading
+ran (whatever the scores), 1 when the grader itself failed."""
 
 DIST_HELP = """\
 Write the student distribution into OUT, a folder outside this checkout that a class can clone (commit it
@@ -118,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--cell-timeout", type=_positive_int, default=None, metavar="S",
                        help="seconds before a running cell is interrupted (default: c.Execute.timeout in the "
                             f"course's nbgrader_config.py, {DEFAULT_CELL_TIMEOUT} in the shipped course)")
+    grade.add_argument("--interrupt-grace", type=_positive_int, default=None, metavar="S",
+                       help="seconds an interrupted cell gets to answer before its kernel is killed and the "
+                            "rest of the notebook scores 0 (default: c.TrustedExecute.interrupt_grace in the "
+                            "course's nbgrader_config.py, 30 in the shipped course)")
     grade.add_argument("--student-timeout", type=_positive_int, default=DEFAULT_STUDENT_TIMEOUT, metavar="S",
                        help="seconds for one student's whole notebook before it scores 0 "
                             f"(default: {DEFAULT_STUDENT_TIMEOUT})")
@@ -168,9 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted: nothing was written", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as err:
+        signum = err.signum if isinstance(err, Stopped) else signal.SIGINT
+        print(f"interrupted ({signal.Signals(signum).name}): nothing was written", file=sys.stderr)
+        return 128 + signum
 
 
 def _require_sources(course: Path) -> None:
@@ -228,6 +237,7 @@ def _grade(args: argparse.Namespace) -> int:
         grade_submissions(
             args.submissions, out=args.out, course_root=args.course, assignment=args.assignment,
             jobs=args.jobs, cell_timeout=args.cell_timeout, student_timeout=args.student_timeout,
+            interrupt_grace=args.interrupt_grace,
             profile=args.profile, logs_dir=args.logs, scheduler=args.scheduler, memory_mb=args.memory_mb,
             feedback_dir=args.feedback or (Path("feedback") if args.command == "feedback" else None),
         )

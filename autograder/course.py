@@ -235,9 +235,11 @@ def write_kernelspec(jupyter_path: Path, sandbox_policy: Path | None = None) -> 
     return spec_dir.parent
 
 
-def nbgrader_api(course_dir: Path, cell_timeout: int | None = None) -> Any:
+def nbgrader_api(course_dir: Path, cell_timeout: int | None = None,
+                 interrupt_grace: int | None = None) -> Any:
     """An in-process ``NbGraderAPI`` for a course folder, configured from its ``nbgrader_config.py``
-    (the API does not read that file itself), with an optional per-cell timeout override.
+    (the API does not read that file itself), with optional overrides of the per-cell timeout and of
+    the seconds an interrupted cell gets before its kernel counts as wedged.
 
     Example:
         >>> api = nbgrader_api(Path(tmp_course))  # doctest: +SKIP
@@ -256,6 +258,8 @@ def nbgrader_api(course_dir: Path, cell_timeout: int | None = None) -> Any:
     config.CourseDirectory.root = str(Path(course_dir).resolve())
     if cell_timeout is not None:
         config.Execute.timeout = int(cell_timeout)
+    if interrupt_grace is not None:
+        config.TrustedExecute.interrupt_grace = int(interrupt_grace)
     for name, value in kernel_connection().items():
         setattr(config.KernelManager, name, value)
     return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)

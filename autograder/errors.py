@@ -1,4 +1,5 @@
-"""The one error type the command line turns into a message and exit code 2."""
+"""The errors the command line turns into a message and an exit code: a usage error (2), a stop by a
+signal (128 + the signal, as a shell reports it)."""
 
 from __future__ import annotations
 
@@ -11,3 +12,18 @@ class UsageError(Exception):
         >>> str(UsageError("No notebook at 'x.ipynb': expected a path to a .ipynb file."))
         "No notebook at 'x.ipynb': expected a path to a .ipynb file."
     """
+
+
+class Stopped(KeyboardInterrupt):
+    """The command was asked to stop by a signal (SIGTERM, SIGHUP; Ctrl-C raises a plain
+    ``KeyboardInterrupt``): it stops as on Ctrl-C, and exits with ``128 + signum``.
+
+    Example:
+        >>> import signal
+        >>> Stopped(signal.SIGTERM).signum == signal.SIGTERM
+        True
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"stopped by signal {signum}")
+        self.signum = signum

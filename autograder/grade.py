@@ -23,7 +23,7 @@ from pathlib import Path
 
 from autograder import COURSE_ROOT
 from autograder.course import GradedCell, graded_cells, load_notebook, source_notebook
-from autograder.errors import UsageError
+from autograder.errors import Stopped, UsageError
 from autograder.feedback import write_feedback
 from autograder.hidden import one_line
 from autograder.processes import kill_batch, kill_process_tree  # noqa: F401 (kill_process_tree: re-export)
@@ -42,6 +42,10 @@ from autograder.worker import (
 
 DEFAULT_STUDENT_TIMEOUT = 1800
 DEFAULT_MEMORY_MB = 4096
+#: Signals that stop a batch as Ctrl-C does (nothing written, nothing left running): what ``timeout``, a
+#: batch scheduler or a closed terminal send.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                     if hasattr(signal, name))
 
 
 class GraderError(RuntimeError):
@@ -56,6 +60,7 @@ def grade_submissions(
     jobs: int = 1,
     cell_timeout: int | None = None,
     student_timeout: float = DEFAULT_STUDENT_TIMEOUT,
+    interrupt_grace: int | None = None,
     profile: str = "smoke",
     logs_dir: Path | None = None,
     echo: Callable[[str], None] = print,
@@ -69,7 +74,9 @@ def grade_submissions(
     graded cell and a reason in ``status``; the batch goes on. ``scheduler`` sends the work to a Dask
     cluster (``"local"``: one started here with ``jobs`` workers). With ``logs_dir``, each student's
     nbgrader log (hidden-test names and grader messages, for instructors) is kept there; with
-    ``feedback_dir``, each student's HTML feedback (:mod:`autograder.feedback`).
+    ``feedback_dir``, each student's HTML feedback (:mod:`autograder.feedback`). SIGTERM and SIGHUP
+    stop the batch as Ctrl-C does (:class:`~autograder.errors.Stopped`, a ``KeyboardInterrupt``):
+    every grading process and kernel is killed and nothing is written.
 
     Example:
         >>> rows = grade_submissions(Path("submitted"), Path("grades.csv"), jobs=4)  # doctest: +SKIP
@@ -88,7 +95,8 @@ def grade_submissions(
     cells = {a: graded_cells_of(course_root, a) for a in assignments}
     hide = [Path(course_root) / "source", submissions_root,
             *(p for p in (out, logs_dir, feedback_dir) if p is not None and Path(p).exists())]
-    options = GradeOptions(batch=uuid.uuid4().hex, cell_timeout=cell_timeout, student_timeout=student_timeout,
+    options = GradeOptions(batch=uuid.uuid4().hex, cell_timeout=cell_timeout, interrupt_grace=interrupt_grace,
+                           student_timeout=student_timeout,
                            profile=profile, memory_mb=memory_mb, data_dir=os.environ.get("MTML_DATA_DIR", ""),
                            hide=tuple(str(Path(p).resolve()) for p in hide))
     echo(describe(sandbox_policy([], memory_mb=memory_mb)))
@@ -108,18 +116,20 @@ def grade_submissions(
         f"a local Dask cluster of {jobs} worker(s)" if scheduler == "local" else f"{jobs} parallel job(s)")
     echo(f"Grading {len(submissions)} submission(s) of {', '.join(assignments)} with {where} ...")
     progress = _progress(len(submissions), len(results))
-    try:
-        run = _dask_results if scheduler is not None else _thread_results
-        for job, result in run(pending, files, options, jobs, scheduler):
-            results[(job.student_id, job.assignment)] = result
-            row = result.row
-            progress.update(1)
-            progress.write(f"[{len(results)}/{len(submissions)}] {row.student_id} {row.assignment}: "
-                           f"{row.score:g}/{row.max_score:g} {row.status}", echo)
-    finally:
-        progress.close()
-        kill_batch(options.batch)  # whatever a worker could not clean up (an interrupted batch)
-        release_courses()
+    with StopSignals() as stop:
+        try:
+            run = _dask_results if scheduler is not None else _thread_results
+            for job, result in run(pending, files, options, jobs, scheduler, stop):
+                results[(job.student_id, job.assignment)] = result
+                row = result.row
+                progress.update(1)
+                progress.write(f"[{len(results)}/{len(submissions)}] {row.student_id} {row.assignment}: "
+                               f"{row.score:g}/{row.max_score:g} {row.status}", echo)
+        finally:
+            stop.cleaning = True  # a second signal must not cut the cleanup short
+            progress.close()
+            kill_batch(options.batch)  # whatever a worker could not clean up (an interrupted batch)
+            release_courses()
     echo(f"Graded in {time.monotonic() - started:.1f} s.")
     ordered = [results[key].row for key in sorted(results)]
     echo(format_table(ordered))
@@ -175,22 +185,63 @@ class _progress:
         self.bar.close()
 
 
+class StopSignals:
+    """While active (in the main thread), Ctrl-C, SIGTERM and SIGHUP stop the batch: the first one raises
+    :class:`~autograder.errors.Stopped` (a ``KeyboardInterrupt``), at once or, while :attr:`deferred`,
+    at the next :meth:`check`; once :attr:`cleaning`, they are ignored, so that killing what the batch
+    started always completes. The previous handlers come back on exit.
+
+    Example:
+        >>> with StopSignals() as stop:
+        ...     stop.check()
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.deferred = False
+        self.cleaning = False
+        self._raised = False
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> StopSignals:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {sig: signal.signal(sig, self._handle) for sig in STOP_SIGNALS}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.signum is not None or self.cleaning:
+            return
+        self.signum = signum
+        if not self.deferred:
+            self.check()
+
+    def check(self) -> None:
+        """Raise :class:`~autograder.errors.Stopped` if a stop signal came and was not raised yet."""
+        if self.signum is not None and not self._raised:
+            self._raised = True
+            raise Stopped(self.signum)
+
+
 def _thread_results(jobs: list[GradeJob], files: dict[str, bytes], options: GradeOptions, workers: int,
-                    scheduler: str | None) -> Iterator[tuple[GradeJob, GradeResult]]:
+                    scheduler: str | None, stop: StopSignals) -> Iterator[tuple[GradeJob, GradeResult]]:
     """Grade in ``workers`` threads of this process, yielding results as they come."""
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         futures = {pool.submit(grade_job, job, files, options): job for job in jobs}
         try:
-            for future in _completed_or_interrupted(futures):
+            for future in _completed_or_stopped(futures, stop):
                 yield futures[future], future.result()
-        except BaseException:  # Ctrl-C or a grader bug: leave no grading process behind
+        except BaseException:  # Ctrl-C, SIGTERM, SIGHUP or a grader bug: leave no grading process behind
             stop_all()
             pool.shutdown(wait=True, cancel_futures=True)
             raise
 
 
 def _dask_results(jobs: list[GradeJob], files: dict[str, bytes], options: GradeOptions, workers: int,
-                  scheduler: str | None) -> Iterator[tuple[GradeJob, GradeResult]]:
+                  scheduler: str | None, stop: StopSignals) -> Iterator[tuple[GradeJob, GradeResult]]:
     """Grade on a Dask cluster: ``scheduler`` is its address, or ``"local"`` for one started here with
     ``workers`` single-threaded worker processes."""
     from distributed import Client, LocalCluster, as_completed
@@ -217,23 +268,20 @@ def _dask_results(jobs: list[GradeJob], files: dict[str, bytes], options: GradeO
             cluster.close()
 
 
-def _completed_or_interrupted(futures: Iterable[Future]) -> Iterator[Future]:
-    """The futures as they complete, like ``as_completed``; Ctrl-C is turned into KeyboardInterrupt only
-    between waits. Raised inside ``concurrent.futures``' own waiting, it can leave a future's lock held,
-    and the pool's shutdown then waits forever for a worker blocked on that lock."""
-    interrupted = threading.Event()
-    in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.set()) if in_main else None
+def _completed_or_stopped(futures: Iterable[Future], stop: StopSignals) -> Iterator[Future]:
+    """The futures as they complete, like ``as_completed``; a stop signal (Ctrl-C, SIGTERM, SIGHUP) is
+    raised only between waits. Raised inside ``concurrent.futures``' own waiting, it can leave a
+    future's lock held, and the pool's shutdown then waits forever for a worker blocked on that lock."""
+    stop.deferred = True
     try:
         pending = set(futures)
         while pending:
+            stop.check()
             done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             yield from done
-            if interrupted.is_set():
-                raise KeyboardInterrupt
+        stop.check()
     finally:
-        if in_main:
-            signal.signal(signal.SIGINT, previous)
+        stop.deferred = False
 
 
 def check_writable(out: Path) -> None:

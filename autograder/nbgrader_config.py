@@ -16,6 +16,10 @@ c.CourseDirectory.source_directory = "source"
 # loop is interrupted after this many seconds and the rest of the notebook still runs.
 # `python -m autograder grade/check --cell-timeout S` overrides it.
 c.Execute.timeout = 300
+# An interrupted cell gets this many seconds to answer; a kernel that does not (it ignores the interrupt,
+# or stopped answering altogether) is killed, and that cell and the rest of the notebook score 0.
+# `python -m autograder grade --interrupt-grace S` overrides it.
+c.TrustedExecute.interrupt_grace = 30
 
 # A deleted or de-tagged test cell must score 0, not silently become "needs manual grade".
 c.OverwriteCells.add_missing_cells = True

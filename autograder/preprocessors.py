@@ -4,13 +4,21 @@
 kernel as usual, then decides every test cell's verdict in the grader process with the
 assignment's hidden tests (:mod:`autograder.hidden`) and writes the outputs nbgrader scores from:
 one error output with a one-line reason when the test failed, none when it passed.
+
+A kernel that stops answering (no reply to a cell within the cell timeout, none after the interrupt
+either, within :attr:`TrustedExecute.interrupt_grace` seconds) is killed at once: that cell and every
+later one score 0 without running (:func:`take_notes` tells the grader why), the earlier ones keep
+their points, and the notebook costs at most one cell timeout plus the grace.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
+from nbclient.exceptions import CellTimeoutError
+from nbclient.util import ensure_async
 from nbconvert.preprocessors import Preprocessor
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_output
@@ -19,7 +27,28 @@ from traitlets import Bool, Integer
 
 from autograder import wire
 from autograder.course import is_test_cell
-from autograder.hidden import GRADING_MODULE, Verdict, load_hidden_tests, run_hidden_test
+from autograder.hidden import GRADING_MODULE, StudentCodeError, Verdict, load_hidden_tests, run_hidden_test
+
+#: Seconds an interrupted kernel gets to answer before it counts as wedged (``--interrupt-grace``).
+DEFAULT_INTERRUPT_GRACE = 30
+#: What happened to this process's last notebook that its scores alone do not tell (see :func:`take_notes`).
+_notes: list[str] = []
+
+
+def take_notes() -> list[str]:
+    """The notes left by the notebooks executed since the last call (a wedged kernel), and forget them.
+
+    Example:
+        >>> take_notes()
+        []
+    """
+    notes = list(_notes)
+    _notes.clear()
+    return notes
+
+
+class KernelWedged(CellTimeoutError):
+    """The kernel answered neither a cell within its timeout nor the interrupt that followed."""
 
 
 def stderr_to_stdout(cell: NotebookNode) -> bool:
@@ -123,10 +152,43 @@ class TrustedExecute(Execute):
         200_000, help="characters of text output kept per cell; the rest of an output flood is dropped",
     ).tag(config=True)
 
+    interrupt_grace = Integer(
+        DEFAULT_INTERRUPT_GRACE,
+        help="seconds an interrupted cell gets to answer; past them the kernel is killed as wedged, and that "
+             "cell and the rest of the notebook score 0",
+    ).tag(config=True)
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._hidden: dict[str, dict] = {}
         self._chars: dict[int, int] = {}
+        self.wedged: str = ""
+        """Why the kernel was given up (empty while it answers)."""
+
+    def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None) -> tuple[NotebookNode, Any]:
+        self.wedged = ""
+        return super().preprocess(nb, resources, km=km)
+
+    async def _async_handle_timeout(
+        self, timeout: int, cell: NotebookNode | None = None
+    ) -> dict[str, Any] | None:
+        """Interrupt the kernel and wait :attr:`interrupt_grace` seconds for the cell's reply (the only
+        request in flight); without one, kill the kernel and raise :class:`KernelWedged`."""
+        self.log.error("Timeout waiting for execute reply (%is): interrupting the kernel", timeout)
+        assert self.km is not None and self.kc is not None
+        await ensure_async(self.km.interrupt_kernel())
+        try:
+            while True:
+                msg = await ensure_async(self.kc.shell_channel.get_msg(timeout=self.interrupt_grace))
+                if msg.get("msg_type") == "execute_reply":
+                    return msg
+        except Empty:
+            pass
+        self.wedged = (f"the kernel stopped answering (no reply within the {timeout} s cell timeout, "
+                       f"none {self.interrupt_grace} s after the interrupt)")
+        self.log.error("%s: killing it", self.wedged)
+        await ensure_async(self.km.shutdown_kernel(now=True))
+        raise KernelWedged(self.wedged)
 
     def hidden_tests(self, assignment: str) -> dict:
         """The hidden tests of ``assignment`` from the course root's ``source/`` (cached)."""
@@ -137,7 +199,17 @@ class TrustedExecute(Execute):
         return self._hidden[assignment]
 
     def preprocess_cell(self, cell: NotebookNode, resources: Any, index: int) -> tuple[NotebookNode, Any]:
-        cell, resources = super().preprocess_cell(cell, resources, index)
+        if cell.cell_type == "code" and not self.wedged:
+            try:
+                cell, resources = super().preprocess_cell(cell, resources, index)
+            except KernelWedged:
+                self._note(index)
+        if self.wedged and cell.cell_type == "code":  # this cell, or one after the kernel was given up
+            cell.outputs = [new_output("error", ename="KernelWedged", evalue=self.wedged,
+                                       traceback=[self.wedged])]
+            if is_test_cell(cell):
+                cell.outputs = verdict_outputs(cell, Verdict(False, self.wedged))
+            return cell, resources
         if not is_test_cell(cell):
             return cell, resources
         grade_id = cell.metadata["nbgrader"].get("grade_id", "")
@@ -152,11 +224,19 @@ class TrustedExecute(Execute):
         self.clear_display_id_mapping(index)
         return cell, resources
 
+    def _note(self, index: int) -> None:
+        _notes.append(f"{self.wedged} in cell {index + 1}: it and the rest of the notebook scored 0")
+
     def _run_probe(self, source: str, index: int) -> list[dict[str, Any]]:
+        if self.wedged:
+            raise StudentCodeError("KernelWedged", self.wedged)
         probe = new_code_cell(source)
         test_cell = self.nb.cells[index]
         try:
             self.execute_cell(probe, index, store_history=False)
+        except KernelWedged as err:
+            self._note(index)
+            raise StudentCodeError("KernelWedged", self.wedged) from err
         finally:  # nbclient stores the executed cell at its index: put the test cell back
             self.nb.cells[index] = test_cell
         return probe.outputs

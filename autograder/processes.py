@@ -48,7 +48,11 @@ class RunningGraders:
         self.stopping = False
 
     def start(self, command: list[str], tag: str, **popen: Any) -> subprocess.Popen | None:
-        """Start a grading process in a new session, or return ``None`` once the batch is stopping."""
+        """Start a grading process in a new session, or return ``None`` once the batch is stopping. It
+        learns this process's id (:data:`~autograder.lifeline.PARENT_VARIABLE`), so it can die with it."""
+        from autograder.lifeline import PARENT_VARIABLE
+
+        popen["env"] = {**popen.get("env", os.environ), PARENT_VARIABLE: str(os.getpid())}
         with self._lock:
             if self.stopping:
                 return None

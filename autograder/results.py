@@ -19,7 +19,7 @@ class GradeRow:
 
     ``scores`` maps each graded cell's ``grade_id`` to its points, or ``None`` while a manually graded
     cell (a free-response answer) waits for the instructor. ``status`` is ``"ok"`` or why the
-    submission scored 0.
+    submission scored 0 (or, when its kernel stopped answering, why its cells from there on did).
 
     Example:
         >>> cells = [GradedCell("test_a", 2.0, True)]

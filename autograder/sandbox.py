@@ -36,6 +36,8 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from autograder.lifeline import PARENT_VARIABLE, die_with_parent
+
 #: Mounted at the sandbox's ``/tmp``: the working directory lives here.
 SCRATCH = "/tmp/work"
 _MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC, _MS_REMOUNT, _MS_BIND, _MS_REC = 1, 2, 4, 8, 32, 4096, 16384
@@ -178,9 +180,12 @@ def kernel_argv(policy_file: Path, kernel: list[str]) -> list[str]:
         >>> kernel_argv(Path("p.json"), ["python", "-m", "ipykernel_launcher"])[-3:]
         ['python', '-m', 'ipykernel_launcher']
     """
+    from autograder.lifeline import launcher
+
     policy = json.loads(Path(policy_file).read_text(encoding="utf-8"))
     inside = [sys.executable, "-I", "-m", "autograder.sandbox", str(policy_file), "--", *kernel]
-    return [*unshare_command(), "--", *inside] if policy.get("namespaces") else inside
+    # The kernel dies with the process that starts it (a killed grader leaves no kernel behind).
+    return launcher([*unshare_command(), "--", *inside] if policy.get("namespaces") else inside)
 
 
 #: Kernels graded as root run as a user id of their own from this range (no account needed): their
@@ -375,6 +380,10 @@ def main(argv: list[str] | None = None) -> None:
     _limit(policy)
     if policy["namespaces"]:
         _drop_privileges([SCRATCH, *([runtime] if runtime else [])])
+    # A change of user cancels the request to die with the parent (unshare, or the grading process).
+    die_with_parent(check_parent=False)
+    os.environ.pop(PARENT_VARIABLE, None)
+    if policy["namespaces"]:
         os.chdir(SCRATCH)
         # Every folder the kernel writes is private to it: nothing it leaves there reaches another kernel.
         os.environ.update(HOME=SCRATCH, TMPDIR="/tmp", USER="student", LOGNAME="student",

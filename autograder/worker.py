@@ -54,6 +54,9 @@ class GradeOptions:
     """Identifier of the batch (every process it starts carries it, so none outlives the batch)."""
     cell_timeout: int | None = None
     """Seconds before a running cell is interrupted (``None``: the course's ``c.Execute.timeout``)."""
+    interrupt_grace: int | None = None
+    """Seconds an interrupted cell gets to answer before its kernel is killed as wedged and the rest of
+    the notebook scores 0 (``None``: the course's ``c.TrustedExecute.interrupt_grace``)."""
     student_timeout: float = 1800
     """Seconds for one student's whole notebook."""
     profile: str = "smoke"
@@ -221,13 +224,16 @@ def grade_job(job: GradeJob, files: CourseFiles, options: GradeOptions) -> Grade
         shutil.rmtree(folder, ignore_errors=True)
         _write_files(folder, job.files)
         _ensure_student(course, job.student_id)
-        ok, reason, log = run_autograde(course, job, options)
+        ok, reason, log, note = run_autograde(course, job, options)
         if not ok:
             return GradeResult(GradeRow.zero(job.student_id, job.assignment, cells, reason), log=log)
         db_url = f"sqlite:///{course.root / 'gradebook.db'}"
         row = read_gradebook_row(db_url, job.student_id, job.assignment, cells)
         graded = course.root / "autograded" / job.student_id / job.assignment / notebook
-        return GradeResult(row, failure_reasons(graded) if row.status.startswith("ok") else {}, log)
+        reasons = failure_reasons(graded) if row.status.startswith("ok") else {}
+        if note:  # a kernel that stopped answering: the cells from there on scored 0
+            row.status = note if row.status == "ok" else f"{note}; {row.status}"
+        return GradeResult(row, reasons, log)
     except Exception as err:  # one student's trouble, whatever it is, must not end the batch
         return GradeResult(
             GradeRow.zero(job.student_id, job.assignment, cells, f"grader error: {one_line(err)}")
@@ -269,6 +275,8 @@ class _Server:
         command = [sys.executable, "-m", "autograder._autograde_one", str(course.root), "--serve"]
         if options.cell_timeout is not None:
             command += ["--cell-timeout", str(options.cell_timeout)]
+        if options.interrupt_grace is not None:
+            command += ["--interrupt-grace", str(options.interrupt_grace)]
         self.errors = open(course.logs / f"server.{self.tag[:8]}.log", "wb")  # noqa: SIM115 (closed in stop)
         env = {**course.env, TAG_VARIABLE: self.tag}
         self.course = course
@@ -330,8 +338,9 @@ def _server_for(course: _Course, options: GradeOptions) -> _Server | None:
     return server
 
 
-def run_autograde(course: _Course, job: GradeJob, options: GradeOptions) -> tuple[bool, str, str]:
-    """Autograde one submission: ``(succeeded, reason if not, nbgrader's log)``.
+def run_autograde(course: _Course, job: GradeJob, options: GradeOptions) -> tuple[bool, str, str, str]:
+    """Autograde one submission: ``(succeeded, reason if not, nbgrader's log, note)``; the note says why
+    the later cells of a graded notebook scored 0 (its kernel stopped answering), or is empty.
 
     The student's kernel runs in its own sandbox and dies with its grading; past ``student_timeout``
     seconds the grading process is killed with everything it started (the next student gets a new one)
@@ -340,18 +349,20 @@ def run_autograde(course: _Course, job: GradeJob, options: GradeOptions) -> tupl
     result_file = course.logs / f"{uuid.uuid4().hex}.json"
     server = _server_for(course, options)
     if server is None:
-        return False, "grading was interrupted", ""
+        return False, "grading was interrupted", "", ""
     try:
         finished = server.grade(job, result_file, options.student_timeout)
         if finished is False:
             server.stop()
-            return False, f"grading took longer than {options.student_timeout:g} s for the whole notebook", ""
+            reason = f"grading took longer than {options.student_timeout:g} s for the whole notebook"
+            return False, reason, "", ""
         try:
             result = json.loads(result_file.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             code = server.proc.poll() if server.proc is not None else None
             server.stop()
-            return False, f"the grading process crashed (exit code {code})", ""
-        return bool(result["success"]), str(result.get("reason", "")), str(result.get("log", ""))
+            return False, f"the grading process crashed (exit code {code})", "", ""
+        return (bool(result["success"]), str(result.get("reason", "")), str(result.get("log", "")),
+                str(result.get("note", "")))
     finally:
         result_file.unlink(missing_ok=True)

@@ -184,8 +184,9 @@ def build_cases(tmp: Path, sleep_marker: str, submissions: Path) -> dict[str, Ca
     cases["endless_loop"] = Case(text(_with_answers(source, {last: "while True:\n    pass"})), FULL - 2)
     # Faults in a cell added after the last test: (code, expected score, status substring).
     final_cells = {
+        # The kernel stops answering after the last test: it is given up, the tests keep their points.
         "swallows_interrupt": ("import time\nwhile True:\n    try:\n        time.sleep(1)\n"
-                               "    except KeyboardInterrupt:\n        pass", 0, "could not be interrupted"),
+                               "    except KeyboardInterrupt:\n        pass", FULL, "stopped answering"),
         "memory_bomb": ("chunks = []\nwhile True:\n    chunks.append(bytearray(2**26))", FULL, "ok"),
         "fork_bomb": ("import subprocess, time\n"
                       "subprocess.Popen(['bash', '-c', 'f() { f | f & }; f'])\ntime.sleep(5)", FULL, "ok"),
