@@ -218,6 +218,8 @@ EFFECTS: dict[str, list[str]] = {
     "04_fine_tuning": [
         "fine-tuning beats scratch with k=1",
         "the linear probe beats scratch with k=1",
+        "LP-FT beats scratch with k=1",
+        "tuning the last block beats scratch with k=1",
         "fine-tuning gains more over scratch with k=1 than with k=19",
         "fine-tuning moves the features of upright test drawings more than of rotated ones",
         "LP-FT moves the features of upright test drawings less than fine-tuning",
