@@ -14,6 +14,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from nbformat.v4 import new_code_cell
 from test_autograder_tiny_course import (
     ASSIGNMENT,
     MARK_VARIABLE,
@@ -27,12 +28,14 @@ from test_autograder_tiny_course import (
     wait_until_gone,
 )
 
-#: Hidden tests of the tiny course: each probes the student's kernel.
+#: Hidden tests of the tiny course, with a third test cell: each probes the student's kernel.
 GRADING = (
     "def test_add(t):\n"
     "    assert t.run(\"result = add(inputs['a'], inputs['b'])\", a=2, b=5) == 7, 'add must add'\n"
     "def test_mul(t):\n"
     "    assert t.run(\"result = mul(inputs['a'], inputs['b'])\", a=4, b=3) == 12, 'mul must multiply'\n"
+    "def test_mul_zero(t):\n"
+    "    assert t.run(\"result = mul(inputs['a'], 0)\", a=7) == 0, 'zero times anything is zero'\n"
 )
 #: A correct ``mul`` whose cell redefines the builtin ``__import__``: the grader's probe (which imports
 #: ``autograder``) then waits forever, swallowing every interrupt, without using any CPU.
@@ -61,8 +64,12 @@ def test_a_kernel_that_stops_answering_costs_one_timeout_and_the_rest_scores_zer
     tmp_path: Path, env: dict[str, str]  # noqa: F811
 ) -> None:
     course = make_course(tmp_path / "course")
-    (course / "source" / ASSIGNMENT / "grading.py").write_text(GRADING, encoding="utf-8")
-    source = nbformat.read(course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    folder = course / "source" / ASSIGNMENT
+    (folder / "grading.py").write_text(GRADING, encoding="utf-8")
+    source = nbformat.read(folder / f"{ASSIGNMENT}.ipynb", as_version=4)
+    meta = {"nbgrader": {**source.cells[4].metadata["nbgrader"], "grade_id": "test_mul_zero", "points": 1}}
+    source.cells.append(new_code_cell("assert mul(0, 5) == 0", metadata=meta))
+    nbformat.write(source, folder / f"{ASSIGNMENT}.ipynb")
     submissions = tmp_path / "submitted"
     submit(submissions, "a_hangs_in_probe", source, 3, HANGING_IMPORT)
     submit(submissions, "b_stuck_cell", source, 1, SWALLOWS_INTERRUPT)
@@ -76,11 +83,12 @@ def test_a_kernel_that_stops_answering_costs_one_timeout_and_the_rest_scores_zer
     rows = read_rows(out)
     hangs, stuck, good = rows["a_hangs_in_probe"], rows["b_stuck_cell"], rows["c_good"]
     # The test before the wedge keeps its points; the wedged test and everything after score 0.
-    assert (hangs["test_add"], hangs["test_mul"], hangs["score"]) == ("2", "0", "2"), text
+    columns = ("test_add", "test_mul", "test_mul_zero", "score")
+    assert [hangs[k] for k in columns] == ["2", "0", "0", "2"], text
     assert "the kernel stopped answering" in hangs["status"] and "cell 5" in hangs["status"], hangs["status"]
-    assert (stuck["test_add"], stuck["test_mul"], stuck["score"]) == ("0", "0", "0"), text
+    assert [stuck[k] for k in columns] == ["0", "0", "0", "0"], text
     assert "the kernel stopped answering" in stuck["status"] and "cell 2" in stuck["status"], stuck["status"]
-    assert (good["score"], good["status"]) == ("5", "ok"), text
+    assert (good["score"], good["status"]) == ("6", "ok"), text
     # One cell timeout per wedged notebook: the kernel is given up, never asked again.
     for student in ("a_hangs_in_probe", "b_stuck_cell"):
         log = (logs / f"{student}.{ASSIGNMENT}.log").read_text(encoding="utf-8")
