@@ -24,9 +24,10 @@ import sys
 #: Environment variable holding the process id a grading process expects as its parent.
 PARENT_VARIABLE = "MTML_LIFELINE_PARENT"
 _PR_SET_PDEATHSIG = 1
+_SIGKILL = int(getattr(signal, "SIGKILL", 9))  # Windows has no SIGKILL (nor the request)
 
 
-def die_with_parent(sig: int = signal.SIGKILL, check_parent: bool = True) -> bool:
+def die_with_parent(sig: int = _SIGKILL, check_parent: bool = True) -> bool:
     """Have this process get ``sig`` when the thread that started it ends (Linux), and say whether its
     parent is still the one named in :data:`PARENT_VARIABLE` (``True`` when none is named, or without
     ``check_parent``: the first process of a PID namespace sees no parent).
