@@ -162,6 +162,8 @@ CLAIMS: dict[str, list[tuple[str, str, str | float]]] = {
         ("inverted images, block1 exact fix: accuracy", ">", "inverted images, block1 tuned: accuracy"),
         ("inverted images, block1 tuned 5x longer: accuracy", ">", "inverted images, block1 tuned: accuracy"),
         ("inverted images, block1 exact fix: moved", ">", "inverted images, block1 tuned: moved"),
+        ("inverted images, block1 exact fix, border padded: accuracy", ">",
+         "inverted images, block1 exact fix: accuracy"),
     ],
     "05_blackbox_meta_learning": [
         ("LSTM, 2-way 1-shot", ">", 0.80),
@@ -235,6 +237,7 @@ EFFECTS: dict[str, list[str]] = {
         "permuted labels: tuning the head beats tuning block2",
         "permuted labels: tuning block4 beats tuning block1",
         "inverted images: the exact fix in block1 beats block1 tuned",
+        "inverted images: padding the border with background completes the exact fix",
         "inverted images: block1 tuned 5x longer beats block1 tuned",
         "inverted images: the exact fix lies farther than tuning moved block1",
     ],
