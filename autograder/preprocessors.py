@@ -13,6 +13,7 @@ their points, and the notebook costs at most one cell timeout plus the grace.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from queue import Empty
 from typing import Any
@@ -177,9 +178,10 @@ class TrustedExecute(Execute):
         self.log.error("Timeout waiting for execute reply (%is): interrupting the kernel", timeout)
         assert self.km is not None and self.kc is not None
         await ensure_async(self.km.interrupt_kernel())
+        deadline = time.monotonic() + self.interrupt_grace  # other messages must not extend the grace
         try:
-            while True:
-                msg = await ensure_async(self.kc.shell_channel.get_msg(timeout=self.interrupt_grace))
+            while (left := deadline - time.monotonic()) > 0:
+                msg = await ensure_async(self.kc.shell_channel.get_msg(timeout=left))
                 if msg.get("msg_type") == "execute_reply":
                     return msg
         except Empty:
