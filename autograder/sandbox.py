@@ -14,7 +14,9 @@ The kernelspec that ``grade`` and ``check`` write runs the kernel through this m
 - **an unprivileged user**: a user id of its own when grading runs as root (so its process limit and
   its files are its own); otherwise a user namespace whose capabilities are dropped before the kernel
   starts, so it cannot undo the mounts;
-- **limits**: memory (data segment), processes, file size, CPU time, no core dumps.
+- **limits**: memory (data segment), processes, file size, CPU time, no core dumps;
+- **no life of its own**: it is launched through :mod:`autograder.lifeline` and dies with the process
+  that started it (and, in its PID namespace, everything it started with it), however that one ends.
 
 Where namespaces are missing (macOS, containers that forbid them), only the limits apply and
 :func:`describe` says, in a line printed before grading, what is not enforced.
@@ -36,7 +38,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from autograder.lifeline import PARENT_VARIABLE, die_with_parent
+from autograder.lifeline import PARENT_VARIABLE, die_with_parent, launcher
 
 #: Mounted at the sandbox's ``/tmp``: the working directory lives here.
 SCRATCH = "/tmp/work"
@@ -180,8 +182,6 @@ def kernel_argv(policy_file: Path, kernel: list[str]) -> list[str]:
         >>> kernel_argv(Path("p.json"), ["python", "-m", "ipykernel_launcher"])[-3:]
         ['python', '-m', 'ipykernel_launcher']
     """
-    from autograder.lifeline import launcher
-
     policy = json.loads(Path(policy_file).read_text(encoding="utf-8"))
     inside = [sys.executable, "-I", "-m", "autograder.sandbox", str(policy_file), "--", *kernel]
     # The kernel dies with the process that starts it (a killed grader leaves no kernel behind).
