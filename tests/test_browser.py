@@ -44,11 +44,11 @@ ARTIFACTS = Path(os.environ.get("MTML_TEST_ARTIFACTS", ROOT / "test-artifacts"))
 #: (sliders; buttons besides "Check my work"). A notebook that gains or loses a figure updates this line.
 EXPECTED: dict[str, dict[str, int]] = {
     "01_task_definition": {"images": 5, "sliders": 0, "buttons": 0},
-    "02_mtl_conditioning": {"images": 8, "sliders": 0, "buttons": 0},
-    "03_negative_transfer": {"images": 6, "sliders": 2, "buttons": 1},
+    "02_mtl_conditioning": {"images": 9, "sliders": 0, "buttons": 0},
+    "03_negative_transfer": {"images": 7, "sliders": 2, "buttons": 1},
     "04_fine_tuning": {"images": 6, "sliders": 0, "buttons": 0},
-    "05_blackbox_meta_learning": {"images": 6, "sliders": 0, "buttons": 0},
-    "06_maml_hessian": {"images": 3, "sliders": 0, "buttons": 0},
+    "05_blackbox_meta_learning": {"images": 7, "sliders": 0, "buttons": 0},
+    "06_maml_hessian": {"images": 4, "sliders": 0, "buttons": 0},
 }
 
 pytestmark = pytest.mark.slow
