@@ -7,8 +7,6 @@ Ctrl-C does, and no grading process or kernel outlives the grader, however it en
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,11 +18,10 @@ from test_autograder_tiny_course import (
     MARK_VARIABLE,
     env,  # noqa: F401 (fixture)
     grade,
+    grade_a_sleeper,
     make_course,
     read_rows,
-    sleeping,
     submit,
-    submit_sleeper,
     wait_until_gone,
 )
 
@@ -101,16 +98,7 @@ def test_a_kernel_that_stops_answering_costs_one_timeout_and_the_rest_scores_zer
 def test_a_signal_stops_the_batch_and_leaves_nothing_running(
     tmp_path: Path, env: dict[str, str], sig: signal.Signals  # noqa: F811
 ) -> None:
-    course, marker = submit_sleeper(tmp_path)
-    out = tmp_path / "grades.csv"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "autograder", "grade", str(tmp_path / "submitted"), "--course", str(course),
-         "--out", str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    deadline = time.monotonic() + 120
-    while not sleeping(marker):
-        assert time.monotonic() < deadline and proc.poll() is None, "the sleeper never started"
-        time.sleep(0.2)
+    proc, marker, out = grade_a_sleeper(tmp_path, env)
     proc.send_signal(sig)
     output, _ = proc.communicate(timeout=60)
     if sig == signal.SIGKILL:

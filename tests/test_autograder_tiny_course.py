@@ -185,6 +185,22 @@ def submit_sleeper(tmp_path: Path) -> tuple[Path, str]:
     return course, marker
 
 
+def grade_a_sleeper(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str, Path]:
+    """Start ``grade`` on :func:`submit_sleeper`'s course and return once the student's sleeper runs:
+    the grader's process, the sleeper's marker and the grades file it would write."""
+    course, marker = submit_sleeper(tmp_path)
+    out = tmp_path / "grades.csv"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "autograder", "grade", str(tmp_path / "submitted"), "--course", str(course),
+         "--out", str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not sleeping(marker):
+        assert time.monotonic() < deadline and proc.poll() is None, "the sleeper never started"
+        time.sleep(0.2)
+    return proc, marker, out
+
+
 def wait_until_gone(marker: str, run: str, what: str) -> None:
     deadline = time.monotonic() + 10
     while sleeping(marker) or leftover_kernels(run):
@@ -206,16 +222,7 @@ def test_whole_notebook_timeout_scores_zero_and_kills_the_kernel(tmp_path: Path,
 
 @pytest.mark.slow
 def test_ctrl_c_stops_the_batch_and_its_kernels(tmp_path: Path, env: dict[str, str]) -> None:
-    course, marker = submit_sleeper(tmp_path)
-    out = tmp_path / "grades.csv"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "autograder", "grade", str(tmp_path / "submitted"), "--course", str(course),
-         "--out", str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    deadline = time.monotonic() + 120
-    while not sleeping(marker):
-        assert time.monotonic() < deadline and proc.poll() is None, "the sleeper never started"
-        time.sleep(0.2)
+    proc, marker, out = grade_a_sleeper(tmp_path, env)
     proc.send_signal(signal.SIGINT)
     output, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, output
