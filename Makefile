@@ -5,7 +5,8 @@
 #   make test                        run the whole test suite
 #   make setup                       install only
 #   make release                     regenerate notebooks/ from autograder/source/
-#   make check NB=notebooks/01_task_definition.ipynb      self-check one notebook
+#   make check NB=notebooks/01_task_definition.ipynb [HINTS=1]  self-check one notebook (HINTS=1: with
+#                                    the hints of every failing test's exercise)
 #   make grade SUBMISSIONS=path/to/submitted [ASSIGNMENT=01_task_definition] [OUT=grades.csv]
 #   make student-dist OUT=../mtml-course-student [FORCE=1]  the students' copy (no solutions, no hidden tests)
 #
@@ -22,6 +23,7 @@ TORCH_INDEX ?=
 CONSTRAINTS ?= constraints.txt
 PORT ?= 8888
 NB ?=
+HINTS ?=
 SUBMISSIONS ?=
 ASSIGNMENT ?=
 OUT ?= grades.csv
@@ -60,7 +62,7 @@ release: $(STAMP)
 
 check: $(STAMP)
 	@test -n "$(NB)" || { echo "usage: make check NB=notebooks/01_task_definition.ipynb"; exit 2; }
-	$(PY) -m autograder check "$(NB)"
+	$(PY) -m autograder check "$(NB)" $(if $(HINTS),--hints)
 
 grade: $(STAMP)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=path/to/submitted [ASSIGNMENT=01_task_definition] [OUT=grades.csv] [JOBS=N]"; exit 2; }

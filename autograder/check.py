@@ -96,8 +96,12 @@ def check_notebook(
     profile: str = "smoke",
     cell_timeout: int = DEFAULT_CELL_TIMEOUT,
     echo: Callable[[str], None] = print,
+    hints: bool = False,
 ) -> list[TestOutcome]:
     """Run a notebook and report its visible tests; returns one outcome per test cell.
+
+    With ``hints``, each failing test is followed by its exercise's hints (see :mod:`autograder.hints`),
+    indented, from the idea to the API.
 
     Example:
         >>> outcomes = check_notebook(Path("notebooks/01_task_definition.ipynb"))  # doctest: +SKIP
@@ -115,6 +119,9 @@ def check_notebook(
             "metadata (grade: true). Check a notebook from the course's notebooks/ folder; if the cells "
             "lost their metadata, start again from a fresh copy and paste your answers in."
         )
+    from autograder.hints import hints_by_test
+
+    hints_of = hints_by_test(nb) if hints else {}
     echo(f"Checking {path} (profile {profile}, up to {cell_timeout} s per cell) ...")
     outcomes: list[TestOutcome] = []
     with tempfile.TemporaryDirectory(prefix="mtml-check-") as tmp:
@@ -127,6 +134,8 @@ def check_notebook(
                                   error or "")
             outcomes.append(outcome)
             echo(outcome.line())
+            for hint in [] if outcome.passed else hints_of.get(outcome.grade_id, []):
+                echo(f"      {hint.plain()}")
     echo(summary_line(outcomes))
     return outcomes
 

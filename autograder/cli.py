@@ -108,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--cell-timeout", type=_positive_int, default=DEFAULT_CELL_TIMEOUT, metavar="S",
                        help=f"seconds before a running cell is interrupted (default: {DEFAULT_CELL_TIMEOUT}, "
                             "as in grading)")
+    check.add_argument("--hints", action="store_true",
+                       help="print the hints of each failing test's exercise under it (never a solution)")
 
     grade = sub.add_parser("grade", parents=[course], help="autograde a folder of submissions",
                            description=GRADE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -209,7 +211,8 @@ def _release(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     from autograder.check import check_notebook
 
-    outcomes = check_notebook(args.notebook, profile=args.profile, cell_timeout=args.cell_timeout)
+    outcomes = check_notebook(args.notebook, profile=args.profile, cell_timeout=args.cell_timeout,
+                              hints=args.hints)
     return 0 if all(o.passed for o in outcomes) else 1
 
 

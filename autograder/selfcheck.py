@@ -27,6 +27,7 @@ from typing import Any
 from autograder.check import TestOutcome, error_summary, summary_line
 from autograder.course import format_points, is_test_cell, load_notebook
 from autograder.errors import UsageError
+from autograder.hints import Hint, hints_by_test, progressive_html
 
 #: What the table says about how it checked (the issue of "which work did it see").
 HOW_LIVE = (
@@ -39,7 +40,7 @@ CSS_CLASS = "mtml-check-my-work"
 
 @dataclass(frozen=True)
 class VisibleTest:
-    """One read-only test cell of a notebook: its ``grade_id``, points and code.
+    """One read-only test cell of a notebook: its ``grade_id``, points, code and its exercise's hints.
 
     Example:
         >>> VisibleTest("test_shapes", 1.0, "assert True").points
@@ -49,6 +50,7 @@ class VisibleTest:
     grade_id: str
     points: float
     source: str
+    hints: tuple[Hint, ...] = ()
 
 
 def notebook_path(user_ns: dict[str, Any] | None = None) -> Path | None:
@@ -80,9 +82,11 @@ def visible_tests(path: Path) -> list[VisibleTest]:
         ['test_one_hot_descriptors']
     """
     nb = load_notebook(Path(path))
+    hints = hints_by_test(nb)
     tests = [
-        VisibleTest(str(cell.metadata["nbgrader"].get("grade_id", "?")),
-                    float(cell.metadata["nbgrader"].get("points", 0)), cell.source)
+        VisibleTest(grade_id := str(cell.metadata["nbgrader"].get("grade_id", "?")),
+                    float(cell.metadata["nbgrader"].get("points", 0)), cell.source,
+                    tuple(hints.get(grade_id, ())))
         for cell in nb.cells
         if is_test_cell(cell)
     ]
@@ -155,14 +159,20 @@ def _run_quietly(test: VisibleTest, shell: Any) -> BaseException | None:
     return None
 
 
-def report_html(outcomes: list[TestOutcome], path: Path, how: str = HOW_LIVE) -> str:
+def report_html(outcomes: list[TestOutcome], path: Path, how: str = HOW_LIVE,
+                hints: dict[str, tuple[Hint, ...]] | None = None) -> str:
     """The table the button shows: summary, one row per test (``data-grade-id``, ``data-result``), how.
 
+    A failing test whose exercise has hints offers them in its last column, one at a time (nested
+    disclosures: the next hint opens inside the previous one); a passing test offers none.
+
     Example:
-        >>> text = report_html([TestOutcome("test_a", 1.0, False, "x < y")], Path("01.ipynb"))
-        >>> 'data-grade-id="test_a" data-result="FAIL"' in text, "x &lt; y" in text
-        (True, True)
+        >>> hints = {"test_a": (Hint("Hint 1 · the idea", "compare x with y"),)}
+        >>> text = report_html([TestOutcome("test_a", 1.0, False, "x < y")], Path("01.ipynb"), hints=hints)
+        >>> 'data-grade-id="test_a" data-result="FAIL"' in text, "x &lt; y" in text, "Show a hint" in text
+        (True, True, True)
     """
+    hints = hints or {}
     rows = []
     for o in outcomes:
         verdict = "PASS" if o.passed else "FAIL"
@@ -171,12 +181,13 @@ def report_html(outcomes: list[TestOutcome], path: Path, how: str = HOW_LIVE) ->
         rows.append(
             f'<tr data-grade-id="{html.escape(o.grade_id)}" data-result="{verdict}">'
             f"<td><code>{html.escape(o.grade_id)}</code></td><td>{earned}/{format_points(o.points)}</td>"
-            f'<td style="color:{colour};font-weight:bold">{verdict}</td><td>{html.escape(o.detail)}</td></tr>'
+            f'<td style="color:{colour};font-weight:bold">{verdict}</td><td>{html.escape(o.detail)}</td>'
+            f"<td>{'' if o.passed else progressive_html(list(hints.get(o.grade_id, ())))}</td></tr>"
         )
     return (
         f'<div class="mtml-check-report"><p><b>{html.escape(summary_line(outcomes))}</b></p>'
         '<table style="border-collapse:collapse;text-align:left">'
-        "<thead><tr><th>test</th><th>points</th><th>result</th><th>reason</th></tr></thead>"
+        "<thead><tr><th>test</th><th>points</th><th>result</th><th>reason</th><th>stuck?</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
         f"<p><small>{how} Notebook: <code>{html.escape(Path(path).name)}</code>.</small></p></div>"
     )
@@ -204,7 +215,7 @@ def check_my_work(notebook: str | Path | None = None) -> Any:
     button = widgets.Button(description="Check my work", icon="check", button_style="primary",
                             tooltip="Run this notebook's visible tests on what you have run so far",
                             layout=widgets.Layout(width="auto"))
-    report = widgets.HTML()
+    report = widgets.HTMLMath()  # hints may hold $math$
 
     def on_click(_: Any) -> None:
         button.disabled, button.description = True, "Checking…"
@@ -213,7 +224,9 @@ def check_my_work(notebook: str | Path | None = None) -> Any:
             if path is None:
                 raise UsageError("This front end did not tell the kernel which notebook it runs; call "
                                  "mtml.check_my_work('path/to/this_notebook.ipynb') instead.")
-            report.value = report_html(run_visible_tests(visible_tests(path), shell), path)
+            tests = visible_tests(path)
+            report.value = report_html(run_visible_tests(tests, shell), path,
+                                       hints={test.grade_id: test.hints for test in tests})
         except Exception as exc:  # a callback's exception would only reach a log students never open
             reason = str(exc) if isinstance(exc, UsageError) else f"{type(exc).__name__}: {exc}"
             report.value = f'<p class="mtml-check-error">Could not check: {html.escape(reason)}</p>'

@@ -91,7 +91,9 @@ def setup(seed: int = 0, device: str | None = None) -> torch.device:
     """First call of every notebook: seed everything, pick the device, set the course's plot style, print
     one line, return the device.
 
-    On the CPU it also sets how many threads torch uses (see :func:`choose_cpu_threads`).
+    On the CPU it also sets how many threads torch uses (see :func:`choose_cpu_threads`). In a notebook,
+    an experiment that fails because an exercise it needs is not done yet shows one line naming that
+    exercise instead of a traceback (see :mod:`autograder.unlocks`).
 
     Args:
         seed: seed for Python, NumPy and torch, so that a notebook re-run gives the same numbers.
@@ -113,6 +115,9 @@ def setup(seed: int = 0, device: str | None = None) -> torch.device:
     from mtml_utils.plotting import use_course_style  # matplotlib only once a notebook starts
 
     use_course_style()
+    from autograder.unlocks import install  # in a notebook: say which exercise an experiment waits for
+
+    install()
     chosen = get_device(device)
     threads = ""
     if chosen.type == "cpu":

@@ -33,6 +33,9 @@ CHROMIUM_ARGS = [
     "--disable-dev-shm-usage",
 ]
 APT_TIMEOUT_S = 900
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+#: The line autograder/unlocks.py shows in place of an experiment's traceback in a blank notebook.
+UNLOCK_LINE = re.compile(r"This cell needs Exercise \d+ \(`\w+`\)")
 START_TIMEOUT_S = 90
 
 
@@ -202,6 +205,14 @@ class SavedRun:
     errors: list[tuple[int, str, str]]
     """(cell index, ename, evalue) of every error output."""
     images: int
+    tracebacks: dict[int, list[str]] = field(default_factory=dict)
+    """cell index -> the traceback lines of its (last) error output."""
+    roles: list[str] = field(default_factory=list)
+    """per cell: "answer", "test" (nbgrader) or "other" (text, set-up, experiments)."""
+
+    def unlock_lines(self) -> dict[int, str]:
+        """Cells whose error shows as the one line naming the exercise(s) it needs (autograder/unlocks.py)."""
+        return {i: tb[0] for i, tb in self.tracebacks.items() if len(tb) == 1 and UNLOCK_LINE.match(tb[0])}
 
     def unexplained_errors(self) -> list[tuple[int, str, str]]:
         """Errors not caused by an exercise not done yet.
@@ -213,7 +224,7 @@ class SavedRun:
         failed = {index for index, _, _ in self.errors}
         unexplained = []
         for index, ename, evalue in self.errors:
-            if ename == "NotImplementedError":
+            if ename == "NotImplementedError" or index in self.unlock_lines():
                 continue
             missing = re.fullmatch(r"name '(\w+)' is not defined", evalue)
             set_by_failed_cell = missing is not None and any(
@@ -252,15 +263,18 @@ def names_bound(source: str) -> set[str]:
 
 def saved_run(path: Path) -> SavedRun:
     nb = json.loads(path.read_text(encoding="utf-8"))
-    sources, errors, images = [], [], 0
+    sources, errors, images, tracebacks, roles = [], [], 0, {}, []
     for index, cell in enumerate(nb["cells"]):
         source = cell.get("source", "")
         sources.append(source if isinstance(source, str) else "".join(source))
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        roles.append("test" if meta.get("grade") else "answer" if meta.get("solution") else "other")
         for output in cell.get("outputs", []):
             if output["output_type"] == "error":
                 errors.append((index, output["ename"], output.get("evalue", "")))
+                tracebacks[index] = [ANSI.sub("", line) for line in output.get("traceback", [])]
             images += "image/png" in output.get("data", {})
-    return SavedRun(sources, errors, images)
+    return SavedRun(sources, errors, images, tracebacks, roles)
 
 
 def open_and_run_all(page: Any, server: LabServer, notebook: str, timeout_s: float = 300) -> None:

@@ -25,6 +25,7 @@ from classic_mistakes import MISTAKES, Mistake
 
 from autograder import COURSE_ROOT
 from autograder.course import graded_cells, isolated_environment, list_assignments, source_notebook
+from autograder.hints import hints_by_test
 
 ASSIGNMENTS = list_assignments(COURSE_ROOT)
 PARAMS = ASSIGNMENTS or ["<no instructor notebook under autograder/source>"]
@@ -255,14 +256,23 @@ def test_check_reports_visible_tests(assignment: str, which: str, tmp_path: Path
     path = source_notebook(COURSE_ROOT, assignment) if which == "correct" else student_version
     before = path.read_bytes()
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "autograder", "check", str(path)],
+    proc = subprocess.run([sys.executable, "-m", "autograder", "check", str(path), "--hints"],
                           env=environment(tmp_path), capture_output=True, text=True, timeout=900)
     print(f"check {which} {assignment}: {time.monotonic() - started:.1f} s")
-    visible = [c for c in graded_cells(nbformat.read(student_version, as_version=4)) if c.is_test]
+    released = nbformat.read(student_version, as_version=4)
+    visible = [c for c in graded_cells(released) if c.is_test]
+    hints = hints_by_test(released)
     verdict = "PASS" if which == "correct" else "FAIL"
     for cell in visible:
         earned = cell.points if which == "correct" else 0
         line = f"{verdict}  {cell.grade_id}  {earned:g}/{cell.points:g}"
         assert line in proc.stdout, proc.stdout + proc.stderr
+        # --hints: a failing test is followed by its exercise's hints, in order; a passing one by none.
+        after = proc.stdout.split(line, 1)[1].splitlines()[1:]
+        shown = [text.strip() for text in after[: len(hints[cell.grade_id])]]
+        if which == "blank":
+            assert shown == [hint.plain() for hint in hints[cell.grade_id]], proc.stdout
+    if which == "correct":
+        assert "Hint 1" not in proc.stdout, "hints are printed for failing tests only"
     assert (proc.returncode == 0) == (which == "correct"), proc.stdout + proc.stderr
     assert path.read_bytes() == before

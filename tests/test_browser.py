@@ -145,8 +145,23 @@ def test_blank_student_notebook(name: str, server: LabServer, page: Any, omniglo
         f"{name}: no exercise raised NotImplementedError in the blank notebook")
     assert saved.unexplained_errors() == [], (
         f"{name}: errors not caused by an unanswered exercise (cell index, name, message)")
+    # Experiments waiting for an exercise say which, in one line; the exercises' own cells fail loudly.
+    unlock = saved.unlock_lines()
+    assert unlock, f"{name}: no experiment names the exercise it waits for"
+    loud = {i for i, _, _ in saved.errors if saved.roles[i] != "other"}
+    assert loud and all(len(saved.tracebacks[i]) > 1 for i in loud), f"{name}: a test cell lost its traceback"
+    tracebacks = {i for i, _ in saved.tracebacks.items() if saved.roles[i] == "other" and i not in unlock}
+    assert not tracebacks, f"{name}: experiment cells still end in a traceback: {sorted(tracebacks)}"
     table = _press_button_and_check(page, server, notebook, f"{name}_student", omniglot_dir, monkeypatch)
     assert "FAIL" in table.values(), f"{name}: the blank notebook passes every visible test: {table}"
+    # Each failing row offers its exercise's first hint; opening it offers the next one.
+    failing = page.locator('.mtml-check-my-work tr[data-result="FAIL"]')
+    assert failing.count() == list(table.values()).count("FAIL")
+    first = failing.first.locator("details.mtml-hint").first
+    first.locator("summary").first.click()
+    assert first.evaluate("d => d.open") and "Hint 1" in first.inner_text()
+    assert "Next hint (2 of" in first.inner_text(), f"{name}: the first hint does not offer the next one"
+    assert failing.locator("details.mtml-hint").count() >= 2 * failing.count(), f"{name}: rows without hints"
     assert page.evaluate(JS_DOM_COUNTS)["widget_errors"] == 0
 
 
@@ -169,3 +184,4 @@ def test_solved_notebook(name: str, server: LabServer, page: Any, omniglot_dir: 
         assert move_sliders_and_redraw(page) >= 1, f"{name}: its sliders are in no interactive widget"
     table = _press_button_and_check(page, server, notebook, f"{name}_solved", omniglot_dir, monkeypatch)
     assert set(table.values()) == {"PASS"}, f"{name}: visible tests fail on the solved notebook: {table}"
+    assert page.locator(".mtml-check-my-work details.mtml-hint").count() == 0, "hints offered on passes"

@@ -146,6 +146,7 @@ def test_target_without_its_argument_prints_usage_and_fails(
     ("args", "expected"),
     [
         (["check", "NB=notebooks/01.ipynb"], "-m autograder check notebooks/01.ipynb"),
+        (["check", "NB=notebooks/01.ipynb", "HINTS=1"], "-m autograder check notebooks/01.ipynb --hints"),
         (["grade", "SUBMISSIONS=subs"], "-m autograder grade subs --jobs 1 --out grades.csv"),
         (
             ["grade", "SUBMISSIONS=subs", "ASSIGNMENT=01_task_definition", "JOBS=4", "OUT=g.csv"],

@@ -108,3 +108,17 @@ def test_the_button_reports_a_notebook_it_cannot_find() -> None:
     button.click()
     assert report.value.startswith('<p class="mtml-check-error">Could not check:'), report.value
     assert button.description == "Check my work" and not button.disabled
+
+
+def test_failing_tests_offer_their_exercises_hints_one_at_a_time(shell: InteractiveShell) -> None:
+    tests = visible_tests(ROOT / "notebooks" / "01_task_definition.ipynb")
+    assert all(len(t.hints) >= 2 for t in tests), "every visible test carries its exercise's hints"
+    shell.user_ns["one_hot_descriptors"] = lambda *args: (_ for _ in ()).throw(NotImplementedError())
+    first = tests[0]
+    outcomes = run_visible_tests([first, VisibleTest("test_fine", 1.0, "assert True")], shell)
+    text = report_html(outcomes, Path("01_task_definition.ipynb"),
+                       hints={first.grade_id: first.hints, "test_fine": first.hints})
+    failing, passing = text.split('data-grade-id="test_fine"')
+    assert f"Show a hint (1 of {len(first.hints)})" in failing and "Show a hint" not in passing
+    shown = [failing.index(hint.html()) for hint in first.hints]
+    assert shown == sorted(shown), "hints appear in order, each inside the disclosure of the one before"
