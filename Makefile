@@ -1,7 +1,10 @@
 # Entry points of the course. Every target installs what it needs first (once: a second run
 # reinstalls nothing unless pyproject.toml, the constraints file or the torch choice changed).
 #
-#   make lab                         start JupyterLab on notebooks/ (http://127.0.0.1:$(PORT)/lab)
+#   make lab                         start JupyterLab on your copies of the notebooks in work/
+#                                    (made from notebooks/ on first run; http://127.0.0.1:$(PORT)/lab)
+#   make update [NB=03_negative_transfer]  take a course update of a notebook into work/, keeping your
+#                                    answers (the old copy goes to work/backups/)
 #   make test                        run the whole test suite
 #   make setup                       install only
 #   make release                     regenerate notebooks/ from autograder/source/
@@ -35,7 +38,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TORCH_CHOICE := $(VENV)/.torch-choice
 
-.PHONY: setup lab test release check grade student-dist lint FORCE
+.PHONY: setup lab update test release check grade student-dist lint FORCE
 
 setup: $(STAMP)
 
@@ -53,6 +56,9 @@ $(STAMP): pyproject.toml $(CONSTRAINTS) $(TORCH_CHOICE)
 
 lab: $(STAMP)
 	$(PY) -m mtml_utils.lab --port $(PORT)
+
+update: $(STAMP)
+	$(PY) -m mtml_utils.workcopy update $(NB)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -1,6 +1,11 @@
-"""Start JupyterLab on the course's notebooks/ folder: what ``make lab`` runs.
+"""Start JupyterLab on the student's own copy of the notebooks (``work/``): what ``make lab`` runs.
 
     python -m mtml_utils.lab --port 8888
+
+The first start copies the released notebooks (``notebooks/``) into ``work/``, which git ignores, so a
+``git pull`` of a course update never collides with a student's answers; a later start says once which
+notebooks the course updated and how to take the update with the answers carried over
+(:mod:`mtml_utils.workcopy`). ``--notebook-dir`` opens another folder as it is.
 
 It binds to 127.0.0.1 only, refuses to start when the port is taken (instead of silently moving to
 another port, which leaves students looking at the wrong server), turns off JupyterLab's news pop-up and
@@ -23,9 +28,10 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from mtml_utils.workcopy import NOTEBOOKS_DIR, WORK_DIR, prepare
+
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8888
-NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 #: A Jupyter config folder of the course: ``labconfig/page_config.json`` disables nbgrader's front-end
 #: extension (formgrader, create/validate assignment, assignment and course lists).
 STUDENT_CONFIG_DIR = Path(__file__).resolve().parent / "lab_config"
@@ -174,9 +180,8 @@ def has_display() -> bool:
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m mtml_utils.lab", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port on 127.0.0.1 (default 8888)")
-    parser.add_argument(
-        "--notebook-dir", type=Path, default=NOTEBOOKS_DIR, help="folder to open (default: notebooks/)"
-    )
+    parser.add_argument("--notebook-dir", type=Path, default=None,
+                        help="folder to open as it is (default: your copies in work/, made from notebooks/)")
     return parser.parse_args(argv)
 
 
@@ -184,11 +189,12 @@ def _prepare(args: argparse.Namespace) -> tuple[list[str], Path]:
     """Check everything, write the settings; return the server command and folder. LabError on bad input."""
     if not 1 <= args.port <= 65535:
         raise LabError(f"Port {args.port} is not a valid TCP port; use a number from 1024 to 65535.")
-    root_dir = args.notebook_dir.resolve()
-    if not root_dir.is_dir():
+    if args.notebook_dir is not None and not args.notebook_dir.is_dir():
+        raise LabError(f"The notebook folder {args.notebook_dir.resolve()} does not exist.")
+    if args.notebook_dir is None and not NOTEBOOKS_DIR.is_dir():
         raise LabError(
-            f"The notebook folder {root_dir} does not exist. Run this from a full checkout of the course "
-            f"(it has a notebooks/ folder), or pass --notebook-dir."
+            f"The notebook folder {NOTEBOOKS_DIR} does not exist. Run this from a full checkout of the "
+            f"course (it has a notebooks/ folder), or pass --notebook-dir."
         )
     if port_in_use(args.port):
         raise LabError(
@@ -196,6 +202,9 @@ def _prepare(args: argparse.Namespace) -> tuple[list[str], Path]:
             f"`make lab`). Open that one in your browser, stop it (Ctrl-C in its terminal), or start this "
             f"one on another port: `make lab PORT=8890`."
         )
+    if args.notebook_dir is None:
+        prepare(NOTEBOOKS_DIR, WORK_DIR)  # the student's own copies: made once, never overwritten here
+    root_dir = (args.notebook_dir or WORK_DIR).resolve()
     try:
         quiet_notifications()
     except OSError as exc:

@@ -1,4 +1,5 @@
-"""`make lab` starts a working JupyterLab on notebooks/, and refuses clearly when its port is taken."""
+"""`make lab` starts a working JupyterLab on the student's copies of notebooks/ (work/), and refuses clearly
+when its port is taken."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ def _jupyter_env(tmp_path: Path) -> dict[str, str]:
     for var in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
         env[var] = str(tmp_path / var.lower())
     env["MPLCONFIGDIR"] = str(tmp_path / "mplconfigdir")
+    env["MTML_WORK_DIR"] = str(tmp_path / "work")  # the student's copies (work/ in a real checkout)
     return env
 
 
@@ -111,7 +113,9 @@ def test_make_lab_serves_the_notebooks_and_stops_cleanly(tmp_path: Path) -> None
         status, body = _get(f"http://127.0.0.1:{port}/api/contents/?token={TOKEN}")
         assert status == 200
         listed = sorted(item["name"] for item in json.loads(body)["content"] if item["type"] == "notebook")
-        assert listed == on_disk, "the server does not serve the repository's notebooks/ folder"
+        assert listed == on_disk, "the server does not serve the student's copy of every notebook"
+        for name in on_disk:
+            assert (tmp_path / "work" / name).read_bytes() == (ROOT / "notebooks" / name).read_bytes()
 
         # nbgrader's instructor tools and Validate button are off: the notebooks end with "Check my work".
         _, page = _get(f"http://127.0.0.1:{port}/lab?token={TOKEN}")
