@@ -25,9 +25,12 @@ from typing import Any
 
 #: Methods that change their receiver: ``results.append(run(...))`` makes ``results`` depend on ``run``.
 MUTATORS = frozenset({"append", "extend", "update", "setdefault", "add", "insert", "__setitem__"})
-#: The errors looked at: any error of a cell that needs an exercise still open is put down to it (its
-#: ``NotImplementedError``, a name or a key its failed experiment never set, ...).
-HANDLED_ERRORS = (Exception,)
+#: The errors looked at: an error of a cell that needs an exercise still open is put down to it (its
+#: ``NotImplementedError``, a name or a key its failed experiment never set, ...). Not ``SyntaxError``
+#: (IPython shows it before running anything, in its own form) nor errors of the system (``OSError``,
+#: ``ImportError``, ``MemoryError``): these never come from an unanswered exercise.
+HANDLED_ERRORS = (RuntimeError, NameError, LookupError, AttributeError, TypeError, ValueError, AssertionError,
+                  ArithmeticError)
 
 
 def _source(cell: dict) -> str:
@@ -213,12 +216,11 @@ class UnlockMessages:
 
     def __call__(self, shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: int | None = None):
         line = self.line_for(value)
-        if line is None:
-            stb = shell.InteractiveTB.structured_traceback(etype, value, tb, tb_offset=tb_offset)
-        else:
-            stb = [line]
-        shell._showtraceback(etype, value, stb)
-        return stb
+        if line is None:  # exactly what IPython shows without this handler
+            shell.showtraceback((etype, value, tb), tb_offset=tb_offset, running_compiled_code=True)
+            return []
+        shell._showtraceback(etype, value, [line])
+        return [line]
 
 
 def install(shell: Any = None) -> UnlockMessages | None:

@@ -75,6 +75,8 @@ def test_experiments_name_the_exercise_they_wait_for_and_only_they(
     assert _run(shell, capsys, "both").startswith("This cell needs Exercise 2 (`halve`), not done yet")
     bug = _run(shell, capsys, "bug")
     assert "Traceback" in bug and "TypeError" in bug
+    syntax = _run(shell, capsys, "both", "print(halve(1)")  # IPython's own syntax error, before anything runs
+    assert "SyntaxError" in syntax and "This cell needs" not in syntax
     # No cell id (a console, nbclient in check and grading): the full traceback, as before.
     shell.run_cell("print(halve(1))")
     assert "Traceback" in capsys.readouterr().out
