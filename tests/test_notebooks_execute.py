@@ -47,11 +47,18 @@ def test_there_are_notebooks_to_run():
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
-def test_first_code_cell_is_one_import_and_one_setup_call(source):
+def test_first_code_cell_installs_the_course_then_one_import_and_one_setup_call(source):
+    """The install cell (nothing but a check where mtml_utils imports; tests/test_hosted_install.py runs it
+    where it does not), then one import and one ``setup(seed=...)``."""
     nb = nbformat.read(source, as_version=4)
-    first = next(c for c in nb.cells if c.cell_type == "code")
+    install, first = [c for c in nb.cells if c.cell_type == "code"][:2]
+    guard = ast.parse(install.source).body
+    assert [type(node) for node in guard] == [ast.Import, ast.If], (
+        f"{source.name}: the first code cell must be the install cell (tests/test_hosted_install.py)")
+    assert ast.unparse(guard[1].test) == "importlib.util.find_spec('mtml_utils') is None"
+    assert "nbgrader" not in install.metadata, f"{source.name}: the install cell is no nbgrader cell"
     tree = ast.parse(first.source)
-    assert len(tree.body) == 2, f"{source.name}: the first code cell must be one import and one setup(...)"
+    assert len(tree.body) == 2, f"{source.name}: the second code cell must be one import and one setup(...)"
     imp, call = tree.body
     assert isinstance(imp, ast.Import) and imp.names[0].name == "mtml_utils"
     assert "setup(seed=" in ast.unparse(call)
@@ -315,6 +322,7 @@ def test_laptop_columns_agree_where_laptop_reads_no_characters(name):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.parametrize(("source", "data"), LAPTOP_RUNS, ids=lambda v: v.stem if isinstance(v, Path) else v)
 def test_laptop_numbers_in_the_conclusion_are_reproduced(source, data, request, tmp_path):
     """The conclusion's table: column 1 measured on real Omniglot, column 2 offline on the glyph alphabets;
