@@ -5,7 +5,7 @@
 #                                    (made from notebooks/ on first run; http://127.0.0.1:$(PORT)/lab)
 #   make update [NB=03_negative_transfer]  take a course update of a notebook into work/, keeping your
 #                                    answers (the old copy goes to work/backups/)
-#   make test                        run the whole test suite
+#   make test [TEST_JOBS=auto]       run the whole test suite (in parallel: one worker per core)
 #   make setup                       install only
 #   make release                     regenerate notebooks/ from autograder/source/
 #   make check NB=notebooks/01_task_definition.ipynb [HINTS=1]  self-check one notebook (HINTS=1: with
@@ -33,6 +33,7 @@ OUT ?= grades.csv
 JOBS ?= 1
 FORCE ?=
 PYTEST_ARGS ?=
+TEST_JOBS ?= auto
 
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -60,8 +61,10 @@ lab: $(STAMP)
 update: $(STAMP)
 	$(PY) -m mtml_utils.workcopy update $(NB)
 
+# Independent tests run in parallel, one worker per core (TEST_JOBS=0: all in one process); tests that share
+# an expensive module fixture stay on one worker (tests/conftest.py groups them), the longest run first.
 test: $(STAMP)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_JOBS) --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS)
 
 release: $(STAMP)
 	$(PY) -m autograder release

@@ -166,3 +166,48 @@ def offline_data_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("MTML_OFFLINE", "1")
     monkeypatch.delenv("MTML_OMNIGLOT_URL", raising=False)
     monkeypatch.setenv("MTML_DATA_DIR", str(tmp_path / "unused_default_data_dir"))
+
+
+def _shared_fixture_group(item: pytest.Item) -> str | None:
+    """The group of tests that share ``item``'s module-scoped fixtures (same module, same parameters).
+
+    ``make test`` runs pytest-xdist with ``--dist loadgroup``: tests in one group run on one worker, so an
+    expensive module fixture (a graded batch, a JupyterLab server, a student distribution) is built once,
+    not once per worker that happens to get one of its tests.
+    """
+    definitions = getattr(item, "_fixtureinfo", None)
+    if definitions is None:
+        return None
+    shared = []
+    for name in item.fixturenames:
+        fixturedefs = definitions.name2fixturedefs.get(name)
+        if fixturedefs and fixturedefs[-1].scope == "module":
+            params = getattr(getattr(item, "callspec", None), "params", {})
+            shared.append(f"{name}={params[name]}" if name in params else name)
+    return f"{item.module.__name__}[{','.join(sorted(shared))}]" if shared else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Group tests that share a module fixture (see above) and run the longest first: notebooks in the
+    laptop profile (``long``: minutes each; make test keeps this order with ``--no-loadscope-reorder``),
+    then the other ``slow`` tests, then the rest, each in collection order. With parallel workers, the
+    longest first keeps one worker from ending alone with a long test while the others sit idle."""
+    for item in items:
+        group = _shared_fixture_group(item)
+        if group and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(group))
+    def rank(indexed: tuple[int, pytest.Item]) -> tuple[int, int]:
+        index, item = indexed
+        if item.get_closest_marker("long"):
+            return 0, -index  # later notebooks are the longer ones: 06 and 05 first
+        return (1 if item.get_closest_marker("slow") else 2), index
+
+    items[:] = [item for _, item in sorted(enumerate(items), key=rank)]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In a parallel worker, torch (imported later by the tests, and by the kernels they start) uses one
+    thread: the workers already keep every core busy, and two workers with two threads each on two cores
+    slow each other down."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
