@@ -204,10 +204,3 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     items[:] = [item for _, item in sorted(enumerate(items), key=rank)]
 
-
-def pytest_configure(config: pytest.Config) -> None:
-    """In a parallel worker, torch (imported later by the tests, and by the kernels they start) uses one
-    thread: the workers already keep every core busy, and two workers with two threads each on two cores
-    slow each other down."""
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        os.environ.setdefault("OMP_NUM_THREADS", "1")

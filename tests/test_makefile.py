@@ -154,8 +154,8 @@ def test_target_without_its_argument_prints_usage_and_fails(
         ),
         (["lab"], "-m mtml_utils.lab --port 8888"),
         (["lab", "PORT=8890"], "-m mtml_utils.lab --port 8890"),
-        (["test"], "-m pytest -n auto --dist loadgroup --no-loadscope-reorder"),
-        (["test", "TEST_JOBS=0"], "-m pytest -n 0 --dist loadgroup --no-loadscope-reorder"),
+        (["test"], "-m pytest -n 0 --dist loadgroup --no-loadscope-reorder"),
+        (["test", "TEST_JOBS=auto"], "-m pytest -n auto --dist loadgroup --no-loadscope-reorder"),
         (["release"], "-m autograder release"),
     ],
 )
