@@ -243,7 +243,6 @@ EFFECTS: dict[str, list[str]] = {
         "the linear probe beats scratch with k=1",
         "LP-FT beats scratch with k=1",
         "tuning the last block beats scratch with k=1",
-        "fine-tuning gains more over scratch with k=1 than with k=19",
         "fine-tuning moves the features of upright test drawings more than of rotated ones",
         "LP-FT moves the features of upright test drawings less than fine-tuning",
         "LP-FT moves the features of rotated test drawings less than fine-tuning",
