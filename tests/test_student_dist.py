@@ -292,7 +292,9 @@ def test_make_lab_serves_the_copys_notebooks(dist: Path, tmp_path: Path) -> None
     copy = _fresh_clone(dist, tmp_path)
     venv = _student_venv(copy, tmp_path)
     port = free_port()
-    env = {**_jupyter_env(tmp_path), "PYTHONPATH": str(copy)}
+    # The copy's own work/ folder, as for a student (make lab's own test moves it with MTML_WORK_DIR).
+    env = {k: v for k, v in _jupyter_env(tmp_path).items() if k != "MTML_WORK_DIR"}
+    env["PYTHONPATH"] = str(copy)
     log_path = tmp_path / "lab.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(["make", "lab", f"VENV={venv}", f"PORT={port}"], cwd=copy, env=env,
@@ -309,8 +311,13 @@ def test_make_lab_serves_the_copys_notebooks(dist: Path, tmp_path: Path) -> None
                 status = None  # not listening yet
         assert status == 200, f"make lab did not answer within 90 s:\n{log_path.read_text()}"
         listed = sorted(item["name"] for item in json.loads(body)["content"] if item["type"] == "notebook")
-        assert listed == sorted(p.name for p in (copy / "notebooks").glob("*.ipynb"))
-        assert f"Starting JupyterLab on {copy / 'notebooks'}" in log_path.read_text()
+        released = sorted(p.name for p in (copy / "notebooks").glob("*.ipynb"))
+        assert listed == released, "make lab serves the student's own copy of every released notebook"
+        assert f"Starting JupyterLab on {copy / 'work'}" in log_path.read_text()
+        assert all((copy / "work" / n).read_bytes() == (copy / "notebooks" / n).read_bytes()
+                   for n in released)
+        untracked = subprocess.run(["git", "status", "--porcelain"], cwd=copy, capture_output=True, text=True)
+        assert untracked.stdout == "", f"the student's work/ shows up in git: {untracked.stdout}"
         assert _get(f"http://127.0.0.1:{port}/lab?token={TOKEN}")[0] == 200
     finally:
         _stop_group(proc)
