@@ -118,6 +118,20 @@ def is_test_cell(cell: dict[str, Any]) -> bool:
     return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution", False)
 
 
+def is_answer_cell(cell: dict[str, Any]) -> bool:
+    """An nbgrader answer cell: a code cell marked ``solution: true`` that is not graded (not a test).
+
+    Works on a notebook's cells as nbformat reads them and on plain JSON dicts.
+
+    Example:
+        >>> from nbformat.v4 import new_code_cell
+        >>> is_answer_cell(new_code_cell("def f(): ...", metadata={"nbgrader": {"solution": True}}))
+        True
+    """
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.get("cell_type") == "code" and bool(meta.get("solution")) and not meta.get("grade", False)
+
+
 def graded_cells(nb: nbformat.NotebookNode) -> list[GradedCell]:
     """The nbgrader graded cells of a notebook, in notebook order.
 

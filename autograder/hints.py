@@ -24,6 +24,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from autograder.course import is_answer_cell, is_test_cell
+
 #: Metadata key of a hints cell: ``cell.metadata["mtml"]["hints_for"]`` is its exercise's ``grade_id``.
 HINTS_KEY = "hints_for"
 HINT_BLOCK = re.compile(r"<details>\s*<summary>(?P<title>.*?)</summary>\s*(?P<body>.*?)\s*</details>", re.S)
@@ -70,16 +72,6 @@ def parse_hints(markdown: str) -> list[Hint]:
     return [Hint(" ".join(m["title"].split()), m["body"].strip()) for m in HINT_BLOCK.finditer(markdown)]
 
 
-def _is_answer_cell(cell: Any) -> bool:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return cell.get("cell_type") == "code" and bool(meta.get("solution")) and not meta.get("grade")
-
-
-def _is_test_cell(cell: Any) -> bool:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
-
-
 def exercise_hints(nb: Any) -> dict[str, list[Hint]]:
     """``{exercise grade_id: its hints}`` for every hints cell of a notebook (an nbformat node or JSON dict).
 
@@ -113,9 +105,9 @@ def exercise_of_tests(nb: Any) -> dict[str, str]:
     exercise = None
     for cell in nb["cells"]:
         meta = cell.get("metadata", {}).get("nbgrader", {})
-        if _is_answer_cell(cell):
+        if is_answer_cell(cell):
             exercise = str(meta.get("grade_id"))
-        elif _is_test_cell(cell) and exercise is not None:
+        elif is_test_cell(cell) and exercise is not None:
             tested[str(meta.get("grade_id"))] = exercise
     return tested
 

@@ -23,6 +23,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from autograder.course import is_answer_cell, is_test_cell
+
 #: Methods that change their receiver: ``results.append(run(...))`` makes ``results`` depend on ``run``.
 MUTATORS = frozenset({"append", "extend", "update", "setdefault", "add", "insert", "__setitem__"})
 #: The errors looked at: an error of a cell that needs an exercise still open is put down to it (its
@@ -38,10 +40,7 @@ def _source(cell: dict) -> str:
 
 
 def _role(cell: dict) -> str:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    if meta.get("grade") and not meta.get("solution"):
-        return "test"
-    return "answer" if meta.get("solution") and not meta.get("grade") else "other"
+    return "test" if is_test_cell(cell) else "answer" if is_answer_cell(cell) else "other"
 
 
 def names_used_and_changed(source: str) -> tuple[set[str], set[str]]:

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from autograder.course import is_answer_cell
+
 COURSE_ROOT = Path(__file__).resolve().parents[1]
 #: The released notebooks; ``MTML_NOTEBOOKS_DIR`` points elsewhere (a course folder shared on a hub).
 NOTEBOOKS_DIR = Path(os.environ.get("MTML_NOTEBOOKS_DIR") or COURSE_ROOT / "notebooks")
@@ -75,12 +77,8 @@ def _read(path: Path) -> dict[str, Any]:
 
 def _answer_cells(nb: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """``{cell id: cell}`` of the answer cells (nbgrader ``solution`` cells that are not tests)."""
-    cells = {}
-    for cell in nb.get("cells", []):
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if meta.get("solution") and not meta.get("grade"):
-            cells[str(cell.get("id") or meta.get("grade_id"))] = cell
-    return cells
+    return {str(cell.get("id") or cell["metadata"]["nbgrader"].get("grade_id")): cell
+            for cell in nb.get("cells", []) if is_answer_cell(cell)}
 
 
 def _text(source: Any) -> str:
