@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 import pytest
+from check_cache import CheckVerdicts
 
 if TYPE_CHECKING:  # imported lazily below: collecting unrelated tests should not pay for torch
     from mtml_utils.data import CharacterImages
@@ -158,6 +159,12 @@ def default_glyphs(tmp_path_factory: pytest.TempPathFactory) -> DefaultGlyphs:
     start = time.perf_counter()
     chars = load_glyph_alphabets(data_dir=folder)
     return DefaultGlyphs(folder, chars, time.perf_counter() - start)
+
+
+@pytest.fixture(scope="session")
+def check_verdicts() -> CheckVerdicts:
+    """Verdicts of ``check`` shared by the session (see CheckVerdicts)."""
+    return CheckVerdicts()
 
 
 @pytest.fixture

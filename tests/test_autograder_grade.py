@@ -5,22 +5,30 @@ One batch per assignment (graded once, shared by the tests of this module) holds
 ``broken_json`` (not JSON), ``endless`` (the last answer cell replaced by an endless loop),
 ``dead`` (the first answer cell kills its kernel with ``os._exit``) and, for notebook 01, ``tamper``
 (answers that only fool the visible checks, an edited and a deleted test cell: see tamper_notebook).
-Each classic mistake listed in ``classic_mistakes.py`` for the assignment adds one more student,
-``mistake_<name>``, whose notebook is the solution with that one mistake.
+The classic mistakes listed in ``classic_mistakes.py`` for the assignment are made in as few students
+as possible, ``mistakes_<k>``: each one the solution with several mistakes in *different* exercises, each
+checked by a different test (see mistake_groups). Hidden tests decide in the grader on inputs of its own,
+so one exercise's mistake cannot cost another exercise's points; the check is exact anyway: the student
+loses the points of the tests its mistakes target and keeps every other point, so a mistake that spilled
+over onto another exercise's test would still fail it. Grading a notebook is the expensive part (every
+cell runs), so grouping grades the 39 mistakes in 18 notebooks instead of 39.
 """
 
 from __future__ import annotations
 
 import csv
 import os
+import re
 import subprocess
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 import pytest
+from check_cache import CheckVerdicts
 from classic_mistakes import MISTAKES, Mistake
 
 from autograder import COURSE_ROOT
@@ -65,21 +73,37 @@ def cell_with_id(nb: nbformat.NotebookNode, grade_id: str) -> nbformat.NotebookN
     return found[0]
 
 
-def with_mistake(source: nbformat.NotebookNode, mistake: Mistake) -> nbformat.NotebookNode:
-    """The instructor notebook with ``mistake`` made in its answer cell."""
+def with_mistakes(source: nbformat.NotebookNode, *mistakes: Mistake) -> nbformat.NotebookNode:
+    """The instructor notebook with each of ``mistakes`` made in its answer cell."""
     nb = nbformat.from_dict(source)
-    cell = cell_with_id(nb, mistake.answer_id)
-    assert cell.metadata["nbgrader"].get("solution"), f"{mistake.answer_id} is not an answer cell"
-    count = cell.source.count(mistake.old)
-    assert count == 1, f"mistake {mistake.name}: {mistake.old!r} occurs {count} times in {mistake.answer_id}"
-    cell.source = cell.source.replace(mistake.old, mistake.new)
+    for mistake in mistakes:
+        cell = cell_with_id(nb, mistake.answer_id)
+        assert cell.metadata["nbgrader"].get("solution"), f"{mistake.answer_id} is not an answer cell"
+        count = cell.source.count(mistake.old)
+        assert count == 1, f"{mistake.name}: {mistake.old!r} occurs {count} times in {mistake.answer_id}"
+        cell.source = cell.source.replace(mistake.old, mistake.new)
     return nb
+
+
+def mistake_groups(assignment: str) -> dict[str, list[Mistake]]:
+    """The assignment's classic mistakes in students ``mistakes_<k>``: each mistake goes to the first student
+    that has no mistake yet in the same answer cell and none checked by the same test (so every mistake of a
+    student must be caught by a test of its own)."""
+    groups: list[list[Mistake]] = []
+    for mistake in MISTAKES.get(assignment, []):
+        apart = (g for g in groups if all(mistake.answer_id != m.answer_id and mistake.test_id != m.test_id
+                                          for m in g))
+        home = next(apart, None)
+        if home is None:
+            groups.append(home := [])
+        home.append(mistake)
+    return {f"mistakes_{k}": group for k, group in enumerate(groups, start=1)}
 
 
 def students(assignment: str) -> list[str]:
     """Every student id of the assignment's batch."""
     extra = ["tamper"] * (assignment == TAMPER_ASSIGNMENT)
-    return sorted(STUDENTS + extra + [f"mistake_{m.name}" for m in MISTAKES.get(assignment, [])])
+    return sorted(STUDENTS + extra + list(mistake_groups(assignment)))
 
 
 def tamper_notebook(source: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -130,8 +154,8 @@ def batch(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     submit("dead", dead)
     if assignment == TAMPER_ASSIGNMENT:
         submit("tamper", tamper_notebook(source))
-    for mistake in MISTAKES.get(assignment, []):
-        submit(f"mistake_{mistake.name}", with_mistake(source, mistake))
+    for student, group in mistake_groups(assignment).items():
+        submit(student, with_mistakes(source, *group))
 
     out = tmp / "grades.csv"
     started = time.monotonic()
@@ -205,15 +229,31 @@ def test_hidden_tests_run_and_tampered_test_cells_gain_nothing(batch: Batch) -> 
 
 @pytest.mark.slow
 def test_each_classic_mistake_loses_exactly_the_points_of_its_test(batch: Batch) -> None:
-    mistakes = MISTAKES.get(batch.assignment, [])
-    assert mistakes, f"tests/classic_mistakes.py lists no classic mistake for {batch.assignment}"
+    groups = mistake_groups(batch.assignment)
+    assert groups, f"tests/classic_mistakes.py lists no classic mistake for {batch.assignment}"
     tests = [cell for cell in graded_cells(batch.source) if cell.is_test]
-    for mistake in mistakes:
-        row = batch.rows[f"mistake_{mistake.name}"]
-        expected = {c.grade_id: 0.0 if c.grade_id == mistake.test_id else c.points for c in tests}
+    for student, group in groups.items():
+        row = batch.rows[student]
+        targeted = {mistake.test_id: mistake for mistake in group}
+        expected = {c.grade_id: 0.0 if c.grade_id in targeted else c.points for c in tests}
         got = {c.grade_id: points(row[c.grade_id]) for c in tests}
-        assert got == expected, f"mistake {mistake.name!r} ({mistake.why}): {got}\n{batch.output}"
+        kept = {f"{targeted[t].name!r} ({targeted[t].why})" for t in targeted if got[t] != 0.0}
+        assert not kept, f"{student}: mistakes that keep their points: {sorted(kept)}\n{batch.output}"
+        names = [m.name for m in group]
+        assert got == expected, f"{student} {names}: lost points elsewhere: {got}\n{batch.output}"
         assert row["status"] == "ok"
+
+
+def test_mistakes_are_grouped_one_per_exercise_and_test_and_none_is_lost() -> None:
+    for assignment, mistakes in MISTAKES.items():
+        groups = mistake_groups(assignment)
+        assert sorted(m.name for g in groups.values() for m in g) == sorted(m.name for m in mistakes)
+        for group in groups.values():
+            assert len({m.answer_id for m in group}) == len({m.test_id for m in group}) == len(group)
+        # as few students as the busiest exercise (or test) allows
+        busiest = max(max(Counter(m.answer_id for m in mistakes).values()),
+                      max(Counter(m.test_id for m in mistakes).values()))
+        assert len(groups) == busiest, (assignment, {k: [m.name for m in g] for k, g in groups.items()})
 
 
 @pytest.mark.parametrize("assignment", sorted(MISTAKES))
@@ -223,7 +263,7 @@ def test_classic_mistakes_name_real_cells_and_change_the_solution(assignment: st
     for mistake in MISTAKES[assignment]:
         assert cell_with_id(source, mistake.test_id).metadata["nbgrader"].get("grade")
         before = cell_with_id(source, mistake.answer_id).source
-        assert cell_with_id(with_mistake(source, mistake), mistake.answer_id).source != before
+        assert cell_with_id(with_mistakes(source, mistake), mistake.answer_id).source != before
 
 
 @pytest.mark.slow
@@ -249,7 +289,8 @@ def test_endless_answer_loses_only_the_tests_that_depend_on_it(batch: Batch) -> 
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment", PARAMS)
 @pytest.mark.parametrize("which", ["correct", "blank"])
-def test_check_reports_visible_tests(assignment: str, which: str, tmp_path: Path) -> None:
+def test_check_reports_visible_tests(assignment: str, which: str, tmp_path: Path,
+                                     check_verdicts: CheckVerdicts) -> None:
     if assignment not in ASSIGNMENTS:
         pytest.fail("no instructor notebooks under autograder/source")
     student_version = NOTEBOOKS_DIR / f"{assignment}.ipynb"
@@ -276,3 +317,34 @@ def test_check_reports_visible_tests(assignment: str, which: str, tmp_path: Path
         assert "Hint 1" not in proc.stdout, "hints are printed for failing tests only"
     assert (proc.returncode == 0) == (which == "correct"), proc.stdout + proc.stderr
     assert path.read_bytes() == before
+    lines = re.finditer(r"^(?P<verdict>PASS|FAIL)  (?P<id>\S+)  ", proc.stdout, re.MULTILINE)
+    verdicts = {m["id"]: m["verdict"] for m in lines}
+    assert sorted(verdicts) == sorted(c.grade_id for c in visible)
+    check_verdicts.record(path, verdicts)  # the browser tests run this same code in JupyterLab
+
+
+def test_check_verdicts_are_shared_only_between_notebooks_with_the_same_code(tmp_path: Path) -> None:
+    """The browser tests reuse the CLI check's verdicts for the notebook JupyterLab saved: outputs, markdown
+    and cell ids may differ, code or a test's points may not."""
+    source = nbformat.read(NOTEBOOKS_DIR / f"{ASSIGNMENTS[0]}.ipynb", as_version=4)
+    known = CheckVerdicts()
+    known.record(NOTEBOOKS_DIR / f"{ASSIGNMENTS[0]}.ipynb", {"test_x": "FAIL"})
+    ran = nbformat.from_dict(source)
+    code = [c for c in ran.cells if c.cell_type == "code"]
+    code[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="ran\n")]
+    code[0].execution_count = 1
+    next(c for c in ran.cells if c.cell_type == "markdown").source += "\nedited text"
+    for cell in ran.cells:
+        cell.id = f"x{cell.id}"[:64]
+    nbformat.write(ran, tmp_path / "ran.ipynb")
+    assert known.get(tmp_path / "ran.ipynb") == {"test_x": "FAIL"}
+    graded = next(c for c in code if c.metadata.get("nbgrader", {}).get("grade"))
+    for change in ("source", "points"):
+        other = nbformat.from_dict(ran)
+        cell = next(c for c in other.cells if c.id == graded.id)
+        if change == "source":
+            cell.source += "\nx = 1"
+        else:
+            cell.metadata["nbgrader"]["points"] += 1
+        nbformat.write(other, tmp_path / f"{change}.ipynb")
+        assert known.get(tmp_path / f"{change}.ipynb") is None, change

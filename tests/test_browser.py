@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from check_cache import CheckVerdicts
 from lab_browser import (
     CHROMIUM_ARGS,
     JS_DOM_COUNTS,
@@ -112,12 +113,17 @@ def page(browser: Any, server: LabServer) -> Iterator[Any]:
         server.shut_down_kernels()
 
 
-def _check_in_terminal(path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """What ``python -m autograder check`` says about the saved notebook, as ``{grade_id: PASS | FAIL}``.
+def _check_in_terminal(path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                       known: CheckVerdicts) -> dict[str, str]:
+    """What ``python -m autograder check`` says about the saved notebook, as ``{grade_id: PASS | FAIL}``:
+    what it said about the same code earlier in the session (test_check_reports_visible_tests checks the
+    same two notebooks on the command line), else a check run now.
 
     ``data_dir`` is the read-only shared Omniglot folder, as in grading: the sandboxed kernel runs as a
     user of its own and could not read a pytest folder only root may enter.
     """
+    if (verdicts := known.get(path)) is not None:
+        return verdicts
     monkeypatch.setenv("MTML_DATA_DIR", str(data_dir))
     monkeypatch.setenv("MTML_OFFLINE", "1")
     outcomes = check_notebook(path, profile="smoke", cell_timeout=120, echo=lambda line: None)
@@ -125,19 +131,19 @@ def _check_in_terminal(path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPat
 
 
 def _press_button_and_check(page: Any, server: LabServer, notebook: str, screenshot: str, data_dir: Path,
-                            monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+                            monkeypatch: pytest.MonkeyPatch, known: CheckVerdicts) -> dict[str, str]:
     """Press Check my work, keep a screenshot of the table, and return the table after asserting that it
     says what ``python -m autograder check`` says about the saved notebook, test by test."""
     table = press_check_my_work(page)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{screenshot}.png"))
-    assert table == _check_in_terminal(server.root_dir / notebook, data_dir, monkeypatch)
+    assert table == _check_in_terminal(server.root_dir / notebook, data_dir, monkeypatch, known)
     return table
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_blank_student_notebook(name: str, server: LabServer, page: Any, omniglot_dir: Path,
-                                monkeypatch: pytest.MonkeyPatch) -> None:
+                                monkeypatch: pytest.MonkeyPatch, check_verdicts: CheckVerdicts) -> None:
     notebook = f"student/{name}.ipynb"
     open_and_run_all(page, server, notebook)
     saved = saved_run(server.root_dir / notebook)
@@ -152,7 +158,8 @@ def test_blank_student_notebook(name: str, server: LabServer, page: Any, omniglo
     assert loud and all(len(saved.tracebacks[i]) > 1 for i in loud), f"{name}: a test cell lost its traceback"
     tracebacks = {i for i, _ in saved.tracebacks.items() if saved.roles[i] == "other" and i not in unlock}
     assert not tracebacks, f"{name}: experiment cells still end in a traceback: {sorted(tracebacks)}"
-    table = _press_button_and_check(page, server, notebook, f"{name}_student", omniglot_dir, monkeypatch)
+    table = _press_button_and_check(page, server, notebook, f"{name}_student", omniglot_dir, monkeypatch,
+                                    check_verdicts)
     assert "FAIL" in table.values(), f"{name}: the blank notebook passes every visible test: {table}"
     # Each failing row offers its exercise's first hint; opening it offers the next one.
     failing = page.locator('.mtml-check-my-work tr[data-result="FAIL"]')
@@ -167,7 +174,7 @@ def test_blank_student_notebook(name: str, server: LabServer, page: Any, omniglo
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_solved_notebook(name: str, server: LabServer, page: Any, omniglot_dir: Path,
-                         monkeypatch: pytest.MonkeyPatch) -> None:
+                         monkeypatch: pytest.MonkeyPatch, check_verdicts: CheckVerdicts) -> None:
     notebook = f"solved/{name}.ipynb"
     open_and_run_all(page, server, notebook)
     saved = saved_run(server.root_dir / notebook)
@@ -182,6 +189,7 @@ def test_solved_notebook(name: str, server: LabServer, page: Any, omniglot_dir: 
     assert counts["progress_bars_seen"] > 0, f"{name}: no progress bar was rendered during Run All"
     if expected["sliders"]:
         assert move_sliders_and_redraw(page) >= 1, f"{name}: its sliders are in no interactive widget"
-    table = _press_button_and_check(page, server, notebook, f"{name}_solved", omniglot_dir, monkeypatch)
+    table = _press_button_and_check(page, server, notebook, f"{name}_solved", omniglot_dir, monkeypatch,
+                                    check_verdicts)
     assert set(table.values()) == {"PASS"}, f"{name}: visible tests fail on the solved notebook: {table}"
     assert page.locator(".mtml-check-my-work details.mtml-hint").count() == 0, "hints offered on passes"

@@ -28,7 +28,7 @@ FAKE_PYTHON = '#!/bin/sh\nprintf "%s\\n" "$*" >> "$(dirname "$0")/../calls.log"\
 # Variables the Makefile reads with `?=`, and make's own: an outer `make test TORCH_INDEX=...` must not
 # leak into these runs.
 MAKE_VARS = ("TORCH_SPEC", "TORCH_INDEX", "CONSTRAINTS", "PORT", "NB", "SUBMISSIONS", "ASSIGNMENT", "OUT")
-MAKE_VARS += ("JOBS", "PYTEST_ARGS")
+MAKE_VARS += ("JOBS", "PYTEST_ARGS", "TEST_JOBS", "LONG_JOBS")
 MAKE_VARS += ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")
 
 
@@ -154,8 +154,10 @@ def test_target_without_its_argument_prints_usage_and_fails(
         ),
         (["lab"], "-m mtml_utils.lab --port 8888"),
         (["lab", "PORT=8890"], "-m mtml_utils.lab --port 8890"),
-        (["test"], "-m pytest -n 0 --dist loadgroup --no-loadscope-reorder"),
-        (["test", "TEST_JOBS=auto"], "-m pytest -n auto --dist loadgroup --no-loadscope-reorder"),
+        (["test", "PYTEST_ARGS=tests/test_hints.py"],
+         "-m pytest -n 0 --dist loadgroup --no-loadscope-reorder tests/test_hints.py"),
+        (["test", "TEST_JOBS=auto", "PYTEST_ARGS=-k hints"],
+         "-m pytest -n auto --dist loadgroup --no-loadscope-reorder -k hints"),
         (["release"], "-m autograder release"),
     ],
 )
@@ -165,6 +167,29 @@ def test_targets_call_the_right_command_without_reinstalling(
     result = project.make(*args)
     assert result.returncode == 0, result.stdout + result.stderr
     assert [call.strip() for call in project.calls()] == [expected]
+
+
+def test_make_test_runs_the_laptop_notebooks_two_at_a_time_then_everything_else(project: Project) -> None:
+    result = project.make("test")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [call.strip() for call in project.calls()] == [
+        "-m pytest -m long -n 2 --dist loadgroup --no-loadscope-reorder",
+        "-m pytest -m not long -n 0 --dist loadgroup --no-loadscope-reorder",
+    ]
+    result = project.make("test", "LONG_JOBS=1", "TEST_JOBS=auto")
+    assert result.returncode == 0
+    assert [call.split(" --dist")[0] for call in project.calls()] == [
+        "-m pytest -m long -n 1", "-m pytest -m not long -n auto"]
+
+
+def test_make_test_fails_when_either_part_fails_and_still_runs_both(project: Project) -> None:
+    for failing in ("long", "not long"):
+        (project.venv / "bin" / "python").write_text(  # exits 1 for the part named `failing`
+            FAKE_PYTHON + f'test "$4" = "{failing}" && exit 1\nexit 0\n')
+        result = project.make("test")
+        assert result.returncode != 0, failing
+        assert len(project.calls()) == 2, f"both parts run when {failing!r} fails"
+        assert "pytest exit 1" in result.stdout
 
 
 def test_ci_runs_make_test() -> None:
