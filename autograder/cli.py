@@ -52,10 +52,11 @@ whole-notebook timeout, a grader error on that submission) gets 0 with a reason 
 a cell that runs past --cell-timeout is interrupted and the rest still runs; a kernel that does not answer
 the interrupt within --interrupt-grace seconds is killed, and that cell and the rest of its notebook score
 0 (the status says so). Prints a table and writes a CSV: student_id,assignment,score,max_score, one column
-per graded cell, status. --jobs N grades N students at once on this machine; --scheduler sends them to a
-Dask cluster (a local one without ADDRESS). Ctrl-C, SIGTERM and SIGHUP stop the batch: nothing is written,
-no kernel or grading process is left running, exit 130, 143 or 129 (128 + the signal). Exit 0 when grading
-ran (whatever the scores), 1 when the grader itself failed."""
+per graded cell, status. --student ID (repeatable) regrades only those students: their rows replace theirs
+in an existing --out file and every other row stays as it was. --jobs N grades N students at once on this
+machine; --scheduler sends them to a Dask cluster (a local one without ADDRESS). Ctrl-C, SIGTERM and
+SIGHUP stop the batch: nothing is written, no kernel or grading process is left running, exit 130, 143
+or 129 (128 + the signal). Exit 0 when grading ran (whatever the scores), 1 when the grader itself failed."""
 
 DIST_HELP = """\
 Write the student distribution into OUT, a folder outside this checkout that a class can clone (commit it
@@ -117,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="folder holding <student_id>/<assignment>/<assignment>.ipynb")
     grade.add_argument("--assignment", default=None, metavar="A",
                        help="grade only this assignment (default: every assignment found)")
+    grade.add_argument("--student", action="append", default=None, metavar="ID",
+                       help="grade only this student (repeat for more): a regrade whose rows replace "
+                            "theirs in an existing --out file, every other row kept as it was")
     grade.add_argument("--jobs", type=_positive_int, default=1, metavar="N",
                        help="students graded in parallel processes (default: 1)")
     grade.add_argument("--out", type=Path, default=Path("grades.csv"), metavar="CSV",
@@ -243,6 +247,7 @@ def _grade(args: argparse.Namespace) -> int:
             interrupt_grace=args.interrupt_grace,
             profile=args.profile, logs_dir=args.logs, scheduler=args.scheduler, memory_mb=args.memory_mb,
             feedback_dir=args.feedback or (Path("feedback") if args.command == "feedback" else None),
+            students=args.student,
         )
     except GraderError as err:
         print(f"error: the grader failed: {err}", file=sys.stderr)

@@ -27,9 +27,9 @@ from autograder.errors import Stopped, UsageError
 from autograder.feedback import write_feedback
 from autograder.hidden import one_line
 from autograder.processes import kill_batch, kill_process_tree  # noqa: F401 (kill_process_tree: re-export)
-from autograder.results import GradeRow, format_table, write_csv
+from autograder.results import GradeRow, format_table, merge_csv, read_grades_csv, write_csv
 from autograder.sandbox import describe, sandbox_policy
-from autograder.submissions import find_submissions, submission_files
+from autograder.submissions import Submission, find_submissions, submission_files
 from autograder.worker import (
     GradeJob,
     GradeOptions,
@@ -67,6 +67,7 @@ def grade_submissions(
     scheduler: str | None = None,
     memory_mb: int = DEFAULT_MEMORY_MB,
     feedback_dir: Path | None = None,
+    students: list[str] | None = None,
 ) -> list[GradeRow]:
     """Grade every submission under ``submissions_root``, write ``out`` (CSV) and return the rows.
 
@@ -74,7 +75,9 @@ def grade_submissions(
     graded cell and a reason in ``status``; the batch goes on. ``scheduler`` sends the work to a Dask
     cluster (``"local"``: one started here with ``jobs`` workers). With ``logs_dir``, each student's
     nbgrader log (hidden-test names and grader messages, for instructors) is kept there; with
-    ``feedback_dir``, each student's HTML feedback (:mod:`autograder.feedback`). SIGTERM and SIGHUP
+    ``feedback_dir``, each student's HTML feedback (:mod:`autograder.feedback`). With ``students``, only
+    their submissions are graded and, when ``out`` already exists, their rows replace theirs in it and
+    every other row is kept as it was (a regrade). SIGTERM and SIGHUP
     stop the batch as Ctrl-C does (:class:`~autograder.errors.Stopped`, a ``KeyboardInterrupt``):
     every grading process and kernel is killed and nothing is written.
 
@@ -84,9 +87,19 @@ def grade_submissions(
         ('alice', 10.0, 'ok')
     """
     submissions = find_submissions(submissions_root, course_root, assignment)
+    merge = False
+    if students:
+        submissions = only_students(submissions, students, submissions_root)
     if out is not None:
         out = Path(out)
         check_writable(out)
+        merge = bool(students) and out.is_file()
+        if merge:
+            try:
+                read_grades_csv(out)
+            except ValueError as err:
+                raise UsageError(f"--student merges the new rows into '{out}', but {err}. Pass the grades "
+                                 "file of an earlier run, or another --out.") from err
     for folder, option in ((logs_dir, "--logs"), (feedback_dir, "--feedback")):
         if folder is not None and Path(folder).exists() and not Path(folder).is_dir():
             raise UsageError(f"{option} '{folder}' is a file: expected a folder (it is created if missing). "
@@ -135,10 +148,11 @@ def grade_submissions(
     echo(format_table(ordered))
     if out is not None:
         try:
-            write_csv(ordered, out)
-        except OSError as err:
+            (merge_csv if merge else write_csv)(ordered, out)
+        except (OSError, ValueError) as err:
             raise GraderError(f"could not write the grades to '{out}': {one_line(err)}") from err
-        echo(f"Wrote {out}")
+        echo(f"Updated {len(ordered)} row(s) of {out}; the other rows are as they were" if merge
+             else f"Wrote {out}")
     if logs_dir is not None:
         Path(logs_dir).mkdir(parents=True, exist_ok=True)
         for (student, name), result in sorted(results.items()):
@@ -282,6 +296,24 @@ def _completed_or_stopped(futures: Iterable[Future], stop: StopSignals) -> Itera
         stop.check()
     finally:
         stop.deferred = False
+
+
+def only_students(submissions: list[Submission], students: list[str], root: Path) -> list[Submission]:
+    """The submissions of ``students``; :class:`UsageError` naming any student without one.
+
+    Example:
+        >>> only_students(find_submissions(Path("submitted"), COURSE_ROOT), ["alice"], Path("submitted"))
+        ...  # doctest: +SKIP
+        [Submission(student_id='alice', ...)]
+    """
+    found = {s.student_id for s in submissions}
+    missing = [student for student in dict.fromkeys(students) if student not in found]
+    if missing:
+        known = sorted(found)
+        shown = ", ".join(known[:10]) + (f" and {len(known) - 10} more" if len(known) > 10 else "")
+        raise UsageError(f"No submission in '{root}' for --student {', '.join(missing)}. Students found: "
+                         f"{shown}.")
+    return [s for s in submissions if s.student_id in set(students)]
 
 
 def check_writable(out: Path) -> None:

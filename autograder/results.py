@@ -94,6 +94,31 @@ def csv_columns(rows: list[GradeRow]) -> list[str]:
     return [*FIXED_COLUMNS, *cell_columns, "status"]
 
 
+def _record(row: GradeRow) -> dict[str, str]:
+    """One CSV row: the fixed columns, each graded cell's points ("" while waiting for manual grading)."""
+    record = {
+        "student_id": row.student_id,
+        "assignment": row.assignment,
+        "score": format_points(row.score),
+        "max_score": format_points(row.max_score),
+        "status": row.status,
+    }
+    for grade_id, value in row.scores.items():
+        record[grade_id] = "" if value is None else format_points(value)
+    return record
+
+
+def _write_records(columns: list[str], records: list[dict[str, str]], out: Path) -> None:
+    """Write a CSV through a temporary file, so a crash never leaves half a file."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(records)
+    tmp = Path(out).with_name(Path(out).name + ".partial")
+    tmp.write_text(buffer.getvalue(), encoding="utf-8")
+    os.replace(tmp, out)
+
+
 def write_csv(rows: list[GradeRow], out: Path) -> None:
     """Write ``grades.csv`` (through a temporary file, so a crash never leaves half a file).
 
@@ -102,24 +127,47 @@ def write_csv(rows: list[GradeRow], out: Path) -> None:
     Example:
         >>> write_csv(rows, Path("grades.csv"))  # doctest: +SKIP
     """
-    columns = csv_columns(rows)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        record = {
-            "student_id": row.student_id,
-            "assignment": row.assignment,
-            "score": format_points(row.score),
-            "max_score": format_points(row.max_score),
-            "status": row.status,
-        }
-        for grade_id, value in row.scores.items():
-            record[grade_id] = "" if value is None else format_points(value)
-        writer.writerow(record)
-    tmp = Path(out).with_name(Path(out).name + ".partial")
-    tmp.write_text(buffer.getvalue(), encoding="utf-8")
-    os.replace(tmp, out)
+    _write_records(csv_columns(rows), [_record(row) for row in rows], out)
+
+
+def read_grades_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """The columns and rows of a ``grades.csv`` this grader wrote; ``ValueError`` saying what is wrong for
+    any other file.
+
+    Example:
+        >>> columns, rows = read_grades_csv(Path("grades.csv"))  # doctest: +SKIP
+        >>> columns[:4], columns[-1]  # doctest: +SKIP
+        (['student_id', 'assignment', 'score', 'max_score'], 'status')
+    """
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            columns = list(reader.fieldnames or [])
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise ValueError(f"cannot read it ({err})") from err
+    if columns[: len(FIXED_COLUMNS)] != FIXED_COLUMNS or columns[-1:] != ["status"]:
+        raise ValueError(f"its header is not a grades file's ({', '.join(FIXED_COLUMNS)}, ..., status): "
+                         f"{', '.join(columns[:6]) or 'empty'}")
+    if any(None in row or None in row.values() for row in rows):
+        raise ValueError("a row has more or fewer fields than the header")
+    return columns, rows
+
+
+def merge_csv(rows: list[GradeRow], out: Path) -> None:
+    """Write ``rows`` into the existing grades file ``out``: each replaces the row of the same student and
+    assignment (or is added), every other row stays exactly as it was. Rows are sorted by student, then
+    assignment, as ``grade`` writes them; a graded cell new to the file gets a column (empty elsewhere).
+
+    Example:
+        >>> merge_csv([regraded_alice], Path("grades.csv"))  # doctest: +SKIP
+    """
+    columns, records = read_grades_csv(out)
+    merged = {(r["student_id"], r["assignment"]): r for r in records}
+    merged.update({(row.student_id, row.assignment): _record(row) for row in rows})
+    cells = columns[len(FIXED_COLUMNS):-1]
+    cells += [c for c in csv_columns(rows)[len(FIXED_COLUMNS):-1] if c not in cells]
+    _write_records([*FIXED_COLUMNS, *cells, "status"], [merged[key] for key in sorted(merged)], out)
 
 
 def format_table(rows: list[GradeRow]) -> str:

@@ -144,3 +144,23 @@ def test_feedback_shows_reasons_escaped_and_no_code() -> None:
     assert "rows must be &lt;rows&gt; of the identity" in page and "0 / 12" in page
     source = (COURSE_ROOT / "source" / "01_task_definition" / GRADING_MODULE).read_text()
     assert "torch.eye" in source and "torch.eye" not in page and "def test_" not in page
+
+
+def test_a_merged_grades_file_keeps_other_rows_and_adds_new_columns(tmp_path: Path) -> None:
+    from autograder.course import GradedCell
+    from autograder.results import merge_csv, read_grades_csv, write_csv
+
+    one = [GradedCell("t1", 1.0, True)]
+    out = tmp_path / "grades.csv"
+    write_csv([GradeRow("bo", "a1", one, {"t1": 0.0}), GradeRow("cy", "a1", one, {"t1": 1.0})], out)
+    cy = out.read_text().splitlines()[2]
+    two = [GradedCell("t2", 2.0, True)]
+    merge_csv([GradeRow("bo", "a1", one, {"t1": 1.0}), GradeRow("al", "a2", two, {"t2": 2.0}, "ok")], out)
+    columns, rows = read_grades_csv(out)
+    assert columns == ["student_id", "assignment", "score", "max_score", "t1", "t2", "status"]
+    assert [(r["student_id"], r["score"], r["t1"], r["t2"]) for r in rows] == [
+        ("al", "2", "", "2"), ("bo", "1", "1", ""), ("cy", "1", "1", "")]
+    assert out.read_text().splitlines()[3] == cy.replace(",ok", ",,ok")  # cy as before, t2 empty
+    (tmp_path / "other.csv").write_text("student,points\nal,3\n")
+    with pytest.raises(ValueError, match="not a grades file"):
+        read_grades_csv(tmp_path / "other.csv")

@@ -101,22 +101,31 @@ def read_rows(path: Path) -> dict[str, dict[str, str]]:
         return {row["student_id"]: row for row in csv.DictReader(f)}
 
 
-@pytest.mark.slow
-def test_a_warning_keeps_the_points_and_an_error_scores_zero(tmp_path: Path, env: dict[str, str]) -> None:
-    course = make_course(tmp_path / "course")
+@pytest.fixture(scope="module")
+def class_of_three(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """The tiny course graded once for three students: ann and cy correct, bob's ``add`` wrong."""
+    tmp = tmp_path_factory.mktemp("class_of_three")
+    course = make_course(tmp / "course")
     source = nbformat.read(course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
-    submissions = tmp_path / "submitted"
-    submit(submissions, "good", source)
-    submit(submissions, "wrong_add", source, 1, "def add(a, b):\n    return a - b")
-    out = tmp_path / "grades.csv"
-    code, text = grade(env, course, submissions, out, "--jobs", "2", "--logs", str(tmp_path / "logs"))
-    assert code == 0, text
-    assert sorted(p.name for p in (tmp_path / "logs").iterdir()) == ["good.tiny.log", "wrong_add.tiny.log"]
-    rows = read_rows(out)
-    assert (rows["good"]["test_add"], rows["good"]["test_mul"], rows["good"]["score"]) == ("2", "3", "5")
-    assert (rows["wrong_add"]["test_add"], rows["wrong_add"]["test_mul"], rows["wrong_add"]["score"]) == (
-        "0", "3", "3")
-    assert rows["good"]["status"] == rows["wrong_add"]["status"] == "ok"
+    submissions = tmp / "submitted"
+    submit(submissions, "ann", source)
+    submit(submissions, "bob", source, 1, "def add(a, b):\n    return a - b")
+    submit(submissions, "cy", source)
+    environment = {**os.environ, **isolated_environment(tmp / "home", "smoke"), MARK_VARIABLE: str(tmp)}
+    code, text = grade(environment, course, submissions, tmp / "grades.csv", "--jobs", "2", "--logs",
+                       str(tmp / "logs"))
+    return {"code": code, "text": text, "tmp": tmp, "course": course, "source": source}
+
+
+@pytest.mark.slow
+def test_a_warning_keeps_the_points_and_an_error_scores_zero(class_of_three: dict[str, object]) -> None:
+    tmp = class_of_three["tmp"]
+    assert class_of_three["code"] == 0, class_of_three["text"]
+    assert sorted(p.name for p in (tmp / "logs").iterdir()) == ["ann.tiny.log", "bob.tiny.log", "cy.tiny.log"]
+    rows = read_rows(tmp / "grades.csv")
+    assert (rows["ann"]["test_add"], rows["ann"]["test_mul"], rows["ann"]["score"]) == ("2", "3", "5")
+    assert (rows["bob"]["test_add"], rows["bob"]["test_mul"], rows["bob"]["score"]) == ("0", "3", "3")
+    assert rows["ann"]["status"] == rows["bob"]["status"] == "ok"
 
 
 @pytest.mark.slow
@@ -348,3 +357,39 @@ def test_a_grader_error_on_one_student_gives_a_zero_row(tmp_path: Path, env: dic
     assert result.row.status.startswith("grader error: ") and "refusing the file name" in result.row.status
     assert result.row.score == 0 and set(result.row.scores.values()) == {0.0}
     assert (good.row.score, good.row.status) == (5.0, "ok")
+
+
+@pytest.mark.slow
+def test_a_regrade_of_one_student_replaces_only_their_row(class_of_three: dict[str, object], tmp_path: Path,
+                                                          env: dict[str, str]) -> None:
+    """``grade --student ID`` after a student's late fix: their row is regraded in place, the others' bytes
+    stay; a student without a submission, or an --out that is no grades file, stops before grading."""
+    course, source = class_of_three["course"], class_of_three["source"]
+    assert class_of_three["code"] == 0, class_of_three["text"]
+    submissions, out = tmp_path / "submitted", tmp_path / "grades.csv"
+    shutil.copytree(class_of_three["tmp"] / "submitted", submissions)
+    shutil.copy(class_of_three["tmp"] / "grades.csv", out)
+    before = out.read_text().splitlines()
+    assert [line.split(",")[:3] for line in before[1:]] == [["ann", "tiny", "5"], ["bob", "tiny", "3"],
+                                                             ["cy", "tiny", "5"]]
+    # bob hands in a fix; cy's notebook breaks meanwhile: a regrade of bob alone must not touch cy's row
+    (submissions / "cy" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").write_text("not json", encoding="utf-8")
+    nbformat.write(source, submissions / "bob" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
+    code, text = grade(env, course, submissions, out, "--student", "bob")
+    assert code == 0, text
+    assert "Grading 1 submission(s)" in text and "Updated 1 row(s)" in text
+    after = out.read_text().splitlines()
+    assert (after[0], after[1], after[3]) == (before[0], before[1], before[3])
+    assert after[2].split(",")[:5] == ["bob", "tiny", "5", "5", "2"]
+    notes = tmp_path / "notes.csv"
+    notes.write_text("name,mark\nbob,A\n")
+    for options, message in (
+        (["--student", "bob", "--student", "dan"], "No submission in"),
+        (["--student", "bob", "--out", str(notes)], "is not a grades file"),
+    ):
+        code, text = grade(env, course, submissions, out, *options)
+        assert code == 2 and message in text, text
+        assert "Grading" not in text, f"{options}: it must stop before grading"
+        if "dan" in options:
+            assert "--student dan" in text and "ann, bob, cy" in text, text
+    assert out.read_text().splitlines() == after and notes.read_text() == "name,mark\nbob,A\n"
