@@ -112,6 +112,10 @@ def grade_submissions(
                            student_timeout=student_timeout,
                            profile=profile, memory_mb=memory_mb, data_dir=os.environ.get("MTML_DATA_DIR", ""),
                            hide=tuple(str(Path(p).resolve()) for p in hide))
+    for sub in submissions:
+        if sub.renamed_from is not None:
+            echo(f"warning: {sub.student_id}/{sub.assignment}: no {sub.assignment}.ipynb; grading its only "
+                 f"notebook, '{sub.renamed_from}', as that")
     echo(describe(sandbox_policy([], memory_mb=memory_mb)))
     files = course_files(course_root, assignments)
     results: dict[tuple[str, str], GradeResult] = {}

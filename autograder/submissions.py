@@ -27,11 +27,27 @@ class Submission:
     student_id: str
     assignment: str
     folder: Path
+    renamed_from: str | None = None
+    """The name of the folder's only notebook when it is not ``<assignment>.ipynb`` (an LMS or a browser
+    download renamed it, e.g. ``01_x (1).ipynb``): it is graded as ``<assignment>.ipynb``."""
 
     @property
     def notebook(self) -> Path:
-        """The notebook nbgrader grades: ``<folder>/<assignment>.ipynb``."""
-        return self.folder / f"{self.assignment}.ipynb"
+        """The notebook nbgrader grades: ``<folder>/<assignment>.ipynb`` (or the renamed one)."""
+        return self.folder / (self.renamed_from or f"{self.assignment}.ipynb")
+
+
+def renamed_notebook(folder: Path, assignment: str) -> str | None:
+    """The name of ``folder``'s only notebook when ``<assignment>.ipynb`` is missing, else ``None``.
+
+    Example:
+        >>> renamed_notebook(Path("submitted/bob/01_x"), "01_x")  # doctest: +SKIP
+        '01_x (1).ipynb'
+    """
+    if (folder / f"{assignment}.ipynb").exists():
+        return None
+    notebooks = [p for p in folder.glob("*.ipynb") if p.is_file() and not p.is_symlink() and not _hidden(p)]
+    return notebooks[0].name if len(notebooks) == 1 else None
 
 
 def expected_layout(root: Path, assignment: str | None) -> str:
@@ -77,7 +93,8 @@ def _describe(root: Path, limit: int = 6) -> str:
 def find_submissions(root: Path, course_root: Path, assignment: str | None = None) -> list[Submission]:
     """Every ``<student_id>/<assignment>/`` folder under ``root`` (sorted by student, then assignment).
 
-    A student folder for a known assignment without its notebook is still returned (it scores 0).
+    A student folder for a known assignment without its notebook is still returned (it scores 0); one whose
+    only notebook has another name is returned with ``renamed_from`` set (graded under the right name).
     Raises :class:`UsageError` for a missing or empty folder, a layout with no match, an unknown
     ``assignment``, or notebooks for assignments the course does not have.
 
@@ -105,7 +122,7 @@ def find_submissions(root: Path, course_root: Path, assignment: str | None = Non
             if assignment is not None and name != assignment:
                 continue
             if name in known:
-                found.append(Submission(student.name, name, folder))
+                found.append(Submission(student.name, name, folder, renamed_notebook(folder, name)))
             elif (folder / f"{name}.ipynb").is_file():
                 unknown.add(name)
     if unknown:
@@ -147,4 +164,6 @@ def submission_files(submission: Submission, limit_mb: int = 64) -> dict[str, by
         if size <= budget:
             files[rel.as_posix()] = path.read_bytes()
             budget -= size
+    if submission.renamed_from in files:
+        files[f"{submission.assignment}.ipynb"] = files.pop(submission.renamed_from)
     return files

@@ -103,7 +103,8 @@ def read_rows(path: Path) -> dict[str, dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def class_of_three(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    """The tiny course graded once for three students: ann and cy correct, bob's ``add`` wrong."""
+    """The tiny course graded once for three students: ann and cy correct, bob's ``add`` wrong; cy's
+    notebook came back from the LMS renamed ``tiny (1).ipynb``."""
     tmp = tmp_path_factory.mktemp("class_of_three")
     course = make_course(tmp / "course")
     source = nbformat.read(course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
@@ -111,6 +112,8 @@ def class_of_three(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object
     submit(submissions, "ann", source)
     submit(submissions, "bob", source, 1, "def add(a, b):\n    return a - b")
     submit(submissions, "cy", source)
+    (submissions / "cy" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").rename(
+        submissions / "cy" / ASSIGNMENT / f"{ASSIGNMENT} (1).ipynb")
     environment = {**os.environ, **isolated_environment(tmp / "home", "smoke"), MARK_VARIABLE: str(tmp)}
     code, text = grade(environment, course, submissions, tmp / "grades.csv", "--jobs", "2", "--logs",
                        str(tmp / "logs"))
@@ -126,6 +129,16 @@ def test_a_warning_keeps_the_points_and_an_error_scores_zero(class_of_three: dic
     assert (rows["ann"]["test_add"], rows["ann"]["test_mul"], rows["ann"]["score"]) == ("2", "3", "5")
     assert (rows["bob"]["test_add"], rows["bob"]["test_mul"], rows["bob"]["score"]) == ("0", "3", "3")
     assert rows["ann"]["status"] == rows["bob"]["status"] == "ok"
+
+
+@pytest.mark.slow
+def test_a_renamed_notebook_is_graded_with_a_warning(class_of_three: dict[str, object]) -> None:
+    """The only notebook of a submission folder, under another name, is graded as the assignment's."""
+    rows = read_rows(class_of_three["tmp"] / "grades.csv")
+    assert (rows["cy"]["score"], rows["cy"]["status"]) == ("5", "ok")
+    warning = "warning: cy/tiny: no tiny.ipynb; grading its only notebook, 'tiny (1).ipynb', as that"
+    assert warning in class_of_three["text"]
+    assert class_of_three["text"].count("warning: ") == 1, class_of_three["text"]
 
 
 @pytest.mark.slow
@@ -373,7 +386,7 @@ def test_a_regrade_of_one_student_replaces_only_their_row(class_of_three: dict[s
     assert [line.split(",")[:3] for line in before[1:]] == [["ann", "tiny", "5"], ["bob", "tiny", "3"],
                                                              ["cy", "tiny", "5"]]
     # bob hands in a fix; cy's notebook breaks meanwhile: a regrade of bob alone must not touch cy's row
-    (submissions / "cy" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").write_text("not json", encoding="utf-8")
+    (submissions / "cy" / ASSIGNMENT / f"{ASSIGNMENT} (1).ipynb").write_text("not json", encoding="utf-8")
     nbformat.write(source, submissions / "bob" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
     code, text = grade(env, course, submissions, out, "--student", "bob")
     assert code == 0, text

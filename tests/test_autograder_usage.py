@@ -173,3 +173,23 @@ def test_grade_out_not_writable_is_refused_before_grading(capsys: pytest.Capture
     assert "Preparing the gradebook" not in text  # refused before any grading work
     assert time.monotonic() - started < 10
     assert where != "fifo" or out.is_fifo()
+
+
+def test_the_only_notebook_of_a_folder_is_graded_under_the_assignments_name(tmp_path: Path) -> None:
+    from autograder.submissions import find_submissions, submission_files
+
+    name = "01_task_definition"
+    for student, notebooks in {"al": [f"{name} (1).ipynb"], "bo": ["a.ipynb", "b.ipynb"], "cy": [],
+                               "di": [f"{name}.ipynb", "copy.ipynb"]}.items():
+        folder = tmp_path / student / name
+        folder.mkdir(parents=True)
+        (folder / "notes.txt").write_text("mine")
+        for notebook in notebooks:
+            (folder / notebook).write_text(f"{student} {notebook}")
+    found = {s.student_id: s for s in find_submissions(tmp_path, COURSE_ROOT, name)}
+    assert {k: s.renamed_from for k, s in found.items()} == {
+        "al": f"{name} (1).ipynb", "bo": None, "cy": None, "di": None}
+    assert submission_files(found["al"]) == {f"{name}.ipynb": f"al {name} (1).ipynb".encode(),
+                                             "notes.txt": b"mine"}
+    assert f"{name}.ipynb" not in submission_files(found["bo"])  # which of two? none: it scores 0
+    assert submission_files(found["di"])[f"{name}.ipynb"] == f"di {name}.ipynb".encode()
