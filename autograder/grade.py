@@ -310,14 +310,14 @@ def only_students(submissions: list[Submission], students: list[str], root: Path
         ...  # doctest: +SKIP
         [Submission(student_id='alice', ...)]
     """
-    found = {s.student_id for s in submissions}
+    wanted, found = set(students), {s.student_id for s in submissions}
     missing = [student for student in dict.fromkeys(students) if student not in found]
     if missing:
         known = sorted(found)
         shown = ", ".join(known[:10]) + (f" and {len(known) - 10} more" if len(known) > 10 else "")
         raise UsageError(f"No submission in '{root}' for --student {', '.join(missing)}. Students found: "
                          f"{shown}.")
-    return [s for s in submissions if s.student_id in set(students)]
+    return [s for s in submissions if s.student_id in wanted]
 
 
 def check_writable(out: Path) -> None:
