@@ -1,13 +1,18 @@
-"""Classic mistakes, each made in a copy of an instructor notebook's solution, that its hidden tests catch.
+"""The classic-mistake catalogue: mistakes made in a copy of an instructor notebook's solution, which its
+hidden tests must catch, and valid alternatives, which must keep full marks.
 
-Each :class:`Mistake` replaces one substring of one answer cell. The grading batch of
-``test_autograder_grade.py`` submits one student per mistake and checks that the student loses exactly
-the points of ``test_id`` and keeps every other point: the hidden tests are strict where learners slip,
-and a mistake in one exercise costs nothing elsewhere.
+Each :class:`Mistake` (or :class:`Alternative`) replaces one substring of one answer cell.
+``test_mistake_catalogue.py`` tries every variant in one kernel per notebook and checks that a mistake
+loses exactly the points of ``test_id`` and keeps every other point (the hidden tests are strict where
+learners slip, and a mistake in one exercise costs nothing elsewhere), and that an alternative keeps them
+all. The mistakes listed in this file are also graded end to end as submissions by
+``test_autograder_grade.py`` (:data:`END_TO_END`): the sample that shows both paths agree. The rest of
+the catalogue lives in ``catalogue_<notebook>.py``, one module per notebook.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 
@@ -25,6 +30,25 @@ class Mistake:
     """...and what replaces it."""
     why: str
     """The misconception, in a learner's words."""
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """A valid other way to write part of a solution: it must keep full marks (hidden and visible tests)."""
+
+    name: str
+    """Short identifier."""
+    answer_id: str
+    """grade_id of the answer cell that is rewritten."""
+    test_id: str
+    """grade_id of the test cell of that exercise (its visible test must pass too)."""
+    old: str
+    """Substring of the solution (occurring exactly once in the answer cell)..."""
+    new: str
+    """...and the equivalent code that replaces it."""
+    why: str
+    """What makes it a different but correct answer."""
+
 
 
 MISTAKES: dict[str, list[Mistake]] = {}
@@ -189,3 +213,16 @@ MISTAKES["06_maml_hessian"] = [
             "phi = {name: p.detach().requires_grad_() for name, p in theta.items()}",
             "the first-order meta-gradient evaluated at theta instead of at the adapted parameters"),
 ]
+
+
+#: The mistakes graded end to end as submissions (test_autograder_grade.py): those listed above.
+END_TO_END: frozenset[str] = frozenset(m.name for mistakes in MISTAKES.values() for m in mistakes)
+
+ALTERNATIVES: dict[str, list[Alternative]] = {}
+"""Per assignment, valid alternatives that must keep full marks."""
+
+for _assignment in ["01_task_definition", "02_mtl_conditioning", "03_negative_transfer", "04_fine_tuning",
+                    "05_blackbox_meta_learning", "06_maml_hessian"]:
+    _extra = importlib.import_module(f"catalogue_{_assignment[:2]}")
+    MISTAKES.setdefault(_assignment, []).extend(_extra.MISTAKES)
+    ALTERNATIVES.setdefault(_assignment, []).extend(_extra.ALTERNATIVES)

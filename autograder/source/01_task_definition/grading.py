@@ -12,8 +12,10 @@ TASK_DATA = "TaskData(inputs['x'][i], inputs['y'][i], str(i)) for i in range(len
 
 def test_one_hot_descriptors(t):
     g = torch.Generator().manual_seed(1234)
-    sizes = [1, 5, 17]
-    ids = [torch.randint(0, n, (50,), generator=g) for n in sizes]
+    sizes = [1, 5, 17, 9]
+    # the last batch only uses ids 0..3 of 9 tasks: the width must come from n_tasks, not from the ids
+    ids = [torch.randint(0, n, (50,), generator=g) for n in sizes[:3]]
+    ids.append(torch.randint(0, 4, (50,), generator=g))
     out = t.run(
         """
         result = {
@@ -40,9 +42,10 @@ def test_split_per_class(t):
         result = {
             "first": split(1), "again": split(1), "others": [split(s)[0] for s in range(2, 6)],
             "too_few": raises(split_per_class, torch.tensor([0, 0, 1]), 1, torch.Generator().manual_seed(0)),
+            "sparse": split_per_class(inputs["sparse"], 2, torch.Generator().manual_seed(0)),
         }
         """,
-        y=y,
+        y=y, sparse=3 * y[:60] + 2,
     )
     train, test = out["first"]
     assert train.dtype == torch.long and test.dtype == torch.long, "indices must be int64"
@@ -53,6 +56,11 @@ def test_split_per_class(t):
     assert torch.equal(train, out["again"][0]), "same generator seed, same split"
     assert any(not torch.equal(train, other) for other in out["others"]), "the split must be random"
     assert out["too_few"] == "ValueError", "a class with too few examples must raise ValueError"
+    sparse = 3 * y[:60] + 2
+    train, test = out["sparse"]
+    assert torch.equal(torch.cat([train, test]).sort().values, torch.arange(60)) and torch.equal(
+        torch.bincount(sparse[train], minlength=21)[2::3], torch.full((7,), 2)), \
+        "labels 2, 5, .., 20 (not 0..C-1): the classes are the labels that occur, n per class"
 
 
 def test_sample_task_batch(t):
@@ -66,7 +74,11 @@ def test_sample_task_batch(t):
         many = [sample_task_batch(toy, 2, 6, g) for _ in range(400)]
         g = torch.Generator().manual_seed(4)
         last = [sample_task_batch(toy[4:], 1, 6, g) for _ in range(60)]
-        again = [sample_task_batch(toy, 3, 4, torch.Generator().manual_seed(9)) for _ in range(2)]
+        again = []
+        for seed in range(9, 14):
+            first = sample_task_batch(toy, 3, 4, torch.Generator().manual_seed(seed))
+            torch.rand(7)  # the global random state moves on; the generator alone decides the batch
+            again.append((first, sample_task_batch(toy, 3, 4, torch.Generator().manual_seed(seed))))
         result = {{"many": many, "last": last, "again": again}}
         """,
         x=xs, y=ys,
@@ -84,16 +96,19 @@ def test_sample_task_batch(t):
     assert float(counts.min()) > 120, f"tasks must be sampled uniformly (160 each), got {counts.tolist()}"
     seen = {int(v) for batch in out["last"] for _, _, y in batch for v in y}
     assert len(seen) == 50, f"examples must be drawn at random from the whole task, saw {len(seen)} of 50"
-    first, second = out["again"]
-    pairs = zip(first, second, strict=True)
-    same = all(t1 == t2 and torch.equal(y1, y2) for (t1, _, y1), (t2, _, y2) in pairs)
-    assert same, "the same generator seed must give the same batch"
+    for first, second in out["again"]:
+        pairs = zip(first, second, strict=True)
+        same = all(t1 == t2 and torch.equal(y1, y2) for (t1, _, y1), (t2, _, y2) in pairs)
+        assert same, "the same generator seed must give the same batch (tasks and examples)"
 
 
 def test_multitask_loss(t):
     g = torch.Generator().manual_seed(11)
     losses = torch.rand(7, generator=g, dtype=torch.float64)
     weights = torch.rand(7, generator=g, dtype=torch.float64)
+    weights[2] = 0.0  # non-negative: a weight of zero is valid
+    zero = t.run("result = raises(multitask_loss, torch.ones(3), torch.tensor([1.0, 0.0, 2.0]))")
+    assert zero is None, f"a weight of zero is valid (non-negative) and must not raise, got {zero}"
     out = t.run(
         """
         losses = inputs["losses"].clone().requires_grad_()
@@ -104,14 +119,15 @@ def test_multitask_loss(t):
             "bad": [raises(multitask_loss, torch.ones(3), w) for w in inputs["bad"]],
         }
         """,
-        losses=losses, weights=weights, bad=[torch.ones(2), torch.tensor([1.0, -1.0, 1.0])],
+        losses=losses, weights=weights, bad=[torch.ones(2), torch.ones(1), torch.tensor([1.0, -1.0, 1.0])],
     )
     assert out["total"].dim() == 0, "the loss must be a scalar (0-dimensional tensor)"
     assert torch.allclose(out["total"], torch.dot(losses, weights)), "the loss must be sum_i w_i * L_i"
     assert out["grad"] is not None and torch.allclose(out["grad"], weights), "d loss / d L_i must be w_i"
     assert float(out["unweighted"]) == 3.0, "without weights every task weighs 1"
-    assert out["bad"] == ["ValueError", "ValueError"], \
-        "mismatched shapes or negative weights must raise ValueError"
+    assert out["bad"] == ["ValueError"] * 3, \
+        f"weights of shape (2,) or (1,) for 3 losses, or a negative weight, must raise ValueError, " \
+        f"got {out['bad']}"
 
 
 def test_union_of_datasets(t):

@@ -74,7 +74,8 @@ def test_concat_conditioning(t):
     for (d, _, o), (w, b), x, z, seen in zip(sizes, weights, xs, zs, out, strict=True):
         ref = x @ w[:, :d].T + z @ w[:, d:].T + b
         assert seen["y"].shape == (9, o), "the output must have shape (n, out_features)"
-        assert torch.allclose(seen["y"], ref, atol=1e-10), "x must come first in the concatenation, then z"
+        assert torch.allclose(seen["y"], ref, atol=1e-10), \
+            "expected linear applied to [x, z] (x's entries first, then z's), with nothing after it"
         grad = seen["grad"]
         assert grad is not None and grad.shape == w.shape and grad[:, d:].abs().sum() > 0, \
             "the gradient must reach the weights that multiply z"
@@ -228,6 +229,8 @@ def test_mmoe(t):
         """),
         w=experts + gates + towers, x=x,
     )
+    assert torch.is_tensor(out["plain"]), \
+        "model(x) without return_gates must return the predictions tensor only"
     pred, gate = out["both"]
     assert pred.shape == (n, n_tasks), "the predictions must have shape (n, n_tasks)"
     assert gate.shape == (n_tasks, n, n_experts), "the gates must have shape (n_tasks, n, n_experts)"

@@ -5,6 +5,8 @@ Each ``test_*`` function is named after a test cell's ``grade_id``. ``t.run(code
 every comparison stays here (see ``autograder/hidden.py``).
 """
 
+import itertools
+
 import torch
 
 import mtml_utils as mtml
@@ -48,8 +50,11 @@ def test_task_gradients(t):
         losses = torch.stack([(h @ w2).pow(2).mean(), h.sum() * 0.5, (h[:, 0] - 1).pow(2).sum()])
         rows = task_gradients(losses, [w1, w2])
         untouched = w1.grad is None and w2.grad is None
+        h2 = torch.tanh(inputs["x"] @ w1)
+        separate = [(h2 @ w2).pow(2).mean(), h2.sum() * 0.5, (h2[:, 0] - 1).pow(2).sum()]  # a list, no stack
+        listed = task_gradients(separate, [w1, w2])
         result = {"rows": rows, "untouched": untouched, "backward": raises(lambda: losses.sum().backward()),
-                  "grad": w1.grad}
+                  "grad": w1.grad, "listed": listed}
         """,
         w1=w1, w2=w2, x=x,
     )
@@ -65,6 +70,12 @@ def test_task_gradients(t):
     for i, (row, ref) in enumerate(zip(rows, expected, strict=True)):
         assert torch.allclose(row, ref), \
             f"row {i} must be dL_{i} / d theta_shared (zeros for parameters the loss does not use)"
+    listed = out["listed"]
+    assert listed.shape == (3, 16), \
+        "losses given as a list, one not using a parameter: still one row of P numbers per task"
+    for i, (row, ref) in enumerate(zip(listed, expected, strict=True)):
+        assert torch.allclose(row, ref), \
+            f"losses given as a list: row {i} must be dL_{i} / d theta_shared (zeros for unused parameters)"
     assert out["untouched"], "the parameters' .grad must be left untouched"
     assert out["backward"] is None, "the graph must be kept so that the losses can still be backpropagated"
     assert out["grad"] is not None and torch.allclose(out["grad"], sum(expected)[:12].view(3, 4)), \
@@ -100,6 +111,28 @@ def _reference_two_tasks(grads):
     return p1 + p2
 
 
+def _pcgrad_in_order(grads, orders):
+    """PCGrad where task i visits the other tasks in the order ``orders[i]``."""
+    out = grads.clone()
+    for i, order in enumerate(orders):
+        for j in order:
+            dot = float(out[i] @ grads[j])
+            if dot < 0:
+                out[i] = out[i] - dot / float(grads[j] @ grads[j]) * grads[j]
+    return out.sum(0)
+
+
+def _pcgrad_every_order(grads):
+    """PCGrad's result for every choice of the orders in which the tasks visit the others."""
+    n = len(grads)
+    per_task = [list(itertools.permutations([j for j in range(n) if j != i])) for i in range(n)]
+    return [_pcgrad_in_order(grads, orders) for orders in itertools.product(*per_task)]
+
+
+#: Three tasks, every pair in conflict: each g_i^PC is projected twice, and the order matters.
+ALL_CONFLICT = torch.tensor([[2.0, 1.0, 0.0, 0.5], [-1.0, 1.5, 0.3, 0.0], [-0.5, -2.0, 1.0, 0.2]], dtype=F64)
+
+
 def test_pcgrad(t):
     g = torch.Generator().manual_seed(7)
     pairs = [torch.randn(2, 6, generator=g, dtype=F64) * torch.tensor([[1.0], [20.0]], dtype=F64)
@@ -116,9 +149,11 @@ def test_pcgrad(t):
             "agree": pcgrad(inputs["agree"]),
             "one_conflict": [pcgrad(inputs["one_conflict"], generator=torch.Generator().manual_seed(s))
                              for s in range(5)],
+            "all_conflict": [[pcgrad(inputs["all_conflict"], generator=torch.Generator().manual_seed(s))
+                              for _ in range(2)] for s in range(6)],
         }
         """,
-        pairs=pairs, agree=agree, one_conflict=one_conflict,
+        pairs=pairs, agree=agree, one_conflict=one_conflict, all_conflict=ALL_CONFLICT,
     )
     for pair, combined, after in zip(pairs, out["pairs"], out["pairs_after"], strict=True):
         assert combined.shape == (6,), "pcgrad must return one combined gradient of shape (P,)"
@@ -132,6 +167,14 @@ def test_pcgrad(t):
     for combined in out["one_conflict"]:
         assert torch.allclose(combined.double(), expected, atol=1e-9), \
             "three tasks with one conflicting pair: project that pair only, then sum all three"
+    valid = _pcgrad_every_order(ALL_CONFLICT)
+    for first, second in out["all_conflict"]:
+        assert any(torch.allclose(first.double(), v, atol=1e-9) for v in valid), \
+            "three tasks that all conflict: each g_i^PC must be tested and projected as it already is " \
+            "(after the earlier projections), against the original g_j, then summed"
+        assert torch.equal(first, second), "the same generator (same seed) must give the same result"
+    assert len({tuple(first.tolist()) for first, _ in out["all_conflict"]}) > 1, \
+        "the order in which each task visits the others must be random, drawn with `generator`"
 
 
 # pcgrad_backward is graded on its own: stand-ins for pcgrad and task_gradients replace the student's
@@ -147,6 +190,7 @@ def stand_in_task_gradients(losses, params):
     return torch.stack(rows)
 
 def stand_in_pcgrad(grads, generator=None):
+    generators.append(generator)
     out = grads.clone()
     for i in range(len(grads)):
         for j in range(len(grads)):
@@ -154,19 +198,22 @@ def stand_in_pcgrad(grads, generator=None):
                 out[i] = out[i] - (out[i] @ grads[j]) / (grads[j] @ grads[j]) * grads[j]
     return out.sum(0)
 
-W, V, U = (inputs[k].clone().requires_grad_() for k in ("W", "V", "U"))
-h = torch.tanh(inputs["x"] @ W.T)
+W, B, V, U = (inputs[k].clone().requires_grad_() for k in ("W", "B", "V", "U"))
+h = torch.tanh(inputs["x"] @ W.T + B)
 losses = [((h @ V[0]) - inputs["t"]).pow(2).mean(), ((h @ V[1]) + 3 * inputs["t"]).pow(2).mean()]
-for p in (W, V, U):
+for p in (W, B, V, U):
     p.grad = torch.full_like(p, 123.0)
+generators = []
+generator = torch.Generator().manual_seed(inputs["seed"])
 names = globals()
 learners = {k: names[k] for k in ("pcgrad", "task_gradients") if k in names}
 names.update(pcgrad=stand_in_pcgrad, task_gradients=stand_in_task_gradients)
 try:
-    pcgrad_backward(losses, [W], [V, U])
+    pcgrad_backward(losses, [W, B], [V, U], generator)
 finally:
     names.update(learners)
-result = {"W": W.grad, "V": V.grad, "U": U.grad}
+result = {"W": W.grad, "B": B.grad, "V": V.grad, "U": U.grad,
+          "generator": [g is generator for g in generators]}
 """
 
 
@@ -178,22 +225,27 @@ def test_pcgrad_backward(t):
         "U": torch.randn(4, generator=g, dtype=F64),  # used by no loss
         "x": torch.randn(16, 3, generator=g, dtype=F64),
         "t": torch.randn(16, generator=g, dtype=F64),  # task 2's target is the negated one: conflict
+        "B": torch.randn(5, generator=g, dtype=F64) * 0.1,  # shared too (after W)
+        "seed": 1234,
     }
     out = t.run(PCGRAD_BACKWARD, **inputs)
-    W, V = inputs["W"].clone().requires_grad_(), inputs["V"].clone().requires_grad_()
-    h = torch.tanh(inputs["x"] @ W.T)
+    W, B, V = (inputs[k].clone().requires_grad_() for k in ("W", "B", "V"))
+    h = torch.tanh(inputs["x"] @ W.T + B)
     losses = [((h @ V[0]) - inputs["t"]).pow(2).mean(), ((h @ V[1]) + 3 * inputs["t"]).pow(2).mean()]
-    g1, g2 = (torch.autograd.grad(loss, W, retain_graph=True)[0].flatten() for loss in losses)
+    g1, g2 = (torch.cat([g.flatten() for g in torch.autograd.grad(loss, [W, B], retain_graph=True)])
+              for loss in losses)
     head_grad = torch.autograd.grad(losses[0] + losses[1], V)[0]
     assert float(g1 @ g2) < 0, "test setup: the two tasks conflict on the shared layer"
     shared_grad = (g1 - (g1 @ g2) / (g2 @ g2) * g2) + (g2 - (g2 @ g1) / (g1 @ g1) * g1)
-    for name in ("W", "V", "U"):
+    for name in ("W", "B", "V", "U"):
         assert out[name] is not None, "every parameter's .grad must be set"
         assert out[name].shape == inputs[name].shape, ".grad must have the shape of its parameter"
     assert torch.allclose(out["V"], head_grad), \
         "task-specific parameters must get the ordinary gradient of the summed loss, no surgery"
-    assert torch.allclose(out["W"].flatten(), shared_grad), \
-        "shared parameters must get the PCGrad sum (overwritten, not accumulated)"
+    assert torch.allclose(torch.cat([out["W"].flatten(), out["B"]]), shared_grad), \
+        "shared parameters must get the PCGrad sum, each its own slice in order (overwritten, not added)"
+    assert out["generator"] == [True], \
+        "pcgrad must be called once, with the generator given to pcgrad_backward"
     assert torch.equal(out["U"], torch.zeros(4, dtype=F64)), \
         "a parameter no loss depends on must get zeros (overwritten, not accumulated)"
 

@@ -30,11 +30,12 @@ def test_build_sequence(t):
         episodes = Episodes(support_x=inputs["support_x"], support_y=inputs["support_y"],
                             query_x=inputs["query_x"], query_y=inputs["query_y"], classes=zeros(b, n),
                             support_index=zeros(b, s), query_index=zeros(b, m))
-        result = build_sequence(episodes, n_way=inputs["width"])
+        result = (*build_sequence(episodes, n_way=inputs["width"]),
+                  build_sequence(episodes, n_way=inputs["width"])[1])
         """,
         support_x=support_x, support_y=support_y, query_x=query_x, query_y=query_y, n=n, width=width,
     )
-    seq, qy = out
+    seq, qy, qy_again = out
     s, m, pixels = n * k, n * q, p * p
     assert seq.shape == (b, s + m, pixels + width) and seq.dtype == torch.float32, \
         "the sequence must be float of shape (B, S+M, H*W+n_way)"
@@ -56,6 +57,8 @@ def test_build_sequence(t):
     assert float((source != torch.arange(m)).any(dim=1).float().mean()) > 0.9, \
         "the query order must be shuffled"
     assert len({tuple(row) for row in source.tolist()}) > 300, "every episode must get its own query order"
+    assert not torch.equal(qy, qy_again), \
+        "two calls must shuffle the queries differently (torch's global generator, not a fixed seed)"
     first = torch.bincount(qy[:, 0], minlength=n).float() / b  # label at query position 0
     assert float((first - 1 / n).abs().max()) < 0.1, \
         "the position of a query must carry no information on its label"
@@ -125,6 +128,7 @@ def test_accuracy_by_position(t):
     y = torch.randint(0, 5, (50, 6), generator=g)
     acc = t.run("result = accuracy_by_position(inputs['logits'], inputs['y'])", logits=logits, y=y)
     assert acc.shape == (6,), "there must be one accuracy per query position"
+    assert acc.dtype.is_floating_point, f"the accuracies must be fractions in a float tensor, got {acc.dtype}"
     expected = (logits[:, -6:].argmax(-1) == y).float().mean(0)
     assert torch.allclose(acc, expected), \
         "entry m must be the mean over episodes of (argmax of the m-th query's logits == its label)"
@@ -132,7 +136,14 @@ def test_accuracy_by_position(t):
 
 def test_causal_mask(t):
     lengths = [1, 2, 7]
-    masks = t.run("result = [causal_mask(n) for n in inputs['lengths']]", lengths=lengths)
+    masks, on_meta = t.run(
+        """
+        on_meta = causal_mask(5, device="meta")
+        result = [causal_mask(n) for n in inputs['lengths']], [str(on_meta.device), tuple(on_meta.shape)]
+        """,
+        lengths=lengths,
+    )
+    assert on_meta == ["meta", (5, 5)], f"causal_mask(5, device='meta') must be (5, 5) on meta, got {on_meta}"
     for n, mask in zip(lengths, masks, strict=True):
         assert mask.dtype == torch.bool and mask.shape == (n, n), \
             "the mask must be boolean of shape (length, length)"

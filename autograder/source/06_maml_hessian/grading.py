@@ -104,8 +104,15 @@ def test_inner_adapt(t):
         phi = dict(inner_adapt(model, theta, inputs["x"], inputs["y"], inner_lr=0.05, n_steps=3))
         loss = F.mse_loss(functional_call(model, phi, (inputs["xq"],)), inputs["yq"])
         meta = list(torch.autograd.grad(loss, leaves, allow_unused=True)) if loss.requires_grad else None
+        # Without a graph: other step size and number of steps; the gradients must be constants.
+        phi_const = dict(inner_adapt(model, theta, inputs["x"], inputs["y"], inner_lr=0.2, n_steps=2,
+                                     create_graph=False))
+        loss = F.mse_loss(functional_call(model, phi_const, (inputs["xq"],)), inputs["yq"])
+        meta_const = (list(torch.autograd.grad(loss, leaves, allow_unused=True)) if loss.requires_grad
+                      else None)
         result = {
             "phi": phi, "theta": dict(theta), "model": dict(model.named_parameters()), "meta": meta,
+            "phi_const": phi_const, "meta_const": meta_const,
             "phi0": dict(inner_adapt(model, theta, inputs["x"], inputs["y"], inner_lr=0.05, n_steps=0)),
         }
         """),
@@ -131,6 +138,15 @@ def test_inner_adapt(t):
         torch.allclose(m, s, atol=1e-10) for m, s in zip(meta, second, strict=True)), \
         "differentiating through inner_adapt must give the second-order meta-gradient " \
         "(create_graph=True, no detach)"
+    const = reference_inner_adapt(model, theta, x, y, 0.2, 2, create_graph=False)
+    assert sorted(out["phi_const"]) == sorted(state) and all(
+        torch.allclose(out["phi_const"][k], const[k].detach(), atol=1e-12) for k in state), \
+        "with inner_lr=0.2, n_steps=2, create_graph=False: two steps of gradient descent, phi differs"
+    at_phi = torch.autograd.grad(query_loss(model, const, (xq, yq)), list(const.values()))
+    meta_const = out["meta_const"]
+    assert meta_const is not None and all(m is not None for m in meta_const) and all(
+        torch.allclose(m, a, atol=1e-10) for m, a in zip(meta_const, at_phi, strict=True)), \
+        "with create_graph=False the inner gradients must be constants: d/dtheta must equal d/dphi"
     assert sorted(out["phi0"]) == sorted(state) and all(
         torch.equal(out["phi0"][k], state[k]) for k in state), "n_steps=0 returns the starting point"
 
@@ -163,7 +179,7 @@ def test_maml_meta_gradient(t):
         probe(BUILD_MLP, BUILD_CASE_MODELS, with_reference_inner_adapt("""
         linear = dict(maml_meta_gradient(lin, (inputs["X"], inputs["Y"]), (inputs["Xq"], inputs["Yq"]),
                                          inner_lr=0.1, n_steps=1))
-        two = dict(maml_meta_gradient(model, inputs["s"], inputs["q"], inner_lr=0.1, n_steps=2))
+        two = dict(maml_meta_gradient(model, inputs["s"], inputs["q"], inner_lr=0.2, n_steps=2))
         """), """
         result = {"linear": linear, "two": two,
                   "grad": [p.grad is None for p in [*lin.parameters(), *model.parameters()]]}
@@ -179,11 +195,11 @@ def test_maml_meta_gradient(t):
         "second order: (I - alpha H) grad_phi, Hessian term included"
     model = mlp(sizes, state)
     theta = dict(model.named_parameters())
-    ref = torch.autograd.grad(query_loss(model, reference_inner_adapt(model, theta, *s, 0.1, 2), q),
+    ref = torch.autograd.grad(query_loss(model, reference_inner_adapt(model, theta, *s, 0.2, 2), q),
                               list(theta.values()))
     assert sorted(out["two"]) == sorted(theta), "one meta-gradient per parameter name"
     assert all(torch.allclose(out["two"][k], r, atol=1e-10) for k, r in zip(theta, ref, strict=True)), \
-        "two inner steps, differentiated through both"
+        "inner_lr=0.2, two inner steps, differentiated through both"
     assert all(out["grad"]), "use torch.autograd.grad, not .backward(): the model's .grad stays None"
 
 
@@ -195,10 +211,13 @@ def test_linear_regression_meta_gradient(t):
         """
         i = inputs
         result = linear_regression_meta_gradient(i["w"], i["X"], i["Y"], i["Xq"], i["Yq"], alpha=0.07)
+        on_meta = linear_regression_meta_gradient(*(i[k].to("meta") for k in ["w", "X", "Y", "Xq", "Yq"]),
+                                                  alpha=0.07)
+        result = (*result, [(str(v.device), tuple(v.shape)) for v in on_meta])
         """,
         w=w, X=X, Y=Y, Xq=Xq, Yq=Yq,
     )
-    meta_gradient, hessian = out
+    meta_gradient, hessian, on_meta = out
 
     def support_loss(v):
         return ((X @ v - Y) ** 2).mean()
@@ -211,6 +230,8 @@ def test_linear_regression_meta_gradient(t):
         "the Hessian of the mean squared error is 2/n X^T X"
     assert meta_gradient.shape == (4, 1) and torch.allclose(meta_gradient, mg_ref, atol=1e-10), \
         "meta-gradient against autograd through one step"
+    assert on_meta == [("meta", (4, 1)), ("meta", (4, 4))], \
+        f"inputs on the meta device must give (4, 1) and (4, 4) tensors on it, got {on_meta}"
 
 
 def test_hessian_vector_product(t):
@@ -270,7 +291,7 @@ def test_first_order_meta_gradient(t):
         probe(BUILD_MLP, BUILD_CASE_MODELS, with_reference_inner_adapt("""
         linear = dict(first_order_meta_gradient(lin, (inputs["X"], inputs["Y"]), (inputs["Xq"], inputs["Yq"]),
                                                 inner_lr=0.1, n_steps=1))
-        three = dict(first_order_meta_gradient(model, inputs["s"], inputs["q"], inner_lr=0.1, n_steps=3))
+        three = dict(first_order_meta_gradient(model, inputs["s"], inputs["q"], inner_lr=0.2, n_steps=3))
         """), """
         result = {"linear": linear, "three": three}
         """),
@@ -282,9 +303,9 @@ def test_first_order_meta_gradient(t):
     assert torch.allclose(out["linear"]["weight"], expected.T, atol=1e-10), \
         "first order: the query gradient at phi (not at theta, no Hessian term)"
     model = mlp(sizes, state)
-    phi3 = reference_inner_adapt(model, dict(model.named_parameters()), *s, 0.1, 3, create_graph=False)
+    phi3 = reference_inner_adapt(model, dict(model.named_parameters()), *s, 0.2, 3, create_graph=False)
     phi3 = {k: p.detach().requires_grad_() for k, p in phi3.items()}
     ref = torch.autograd.grad(query_loss(model, phi3, q), list(phi3.values()))
     assert sorted(out["three"]) == sorted(phi3), "one meta-gradient per parameter name"
     assert all(torch.allclose(out["three"][k], r, atol=1e-10) for k, r in zip(phi3, ref, strict=True)), \
-        "three inner steps, gradient at phi_3"
+        "inner_lr=0.2, three inner steps: the query gradient at phi_3"
