@@ -96,6 +96,9 @@ SNOOP = (
     "    return torch.zeros(shape)\n"
 )
 
+# Every probe names the exception a call raised with autograder.wire.raises, which runs in the kernel.
+FORGE_RAISES = "import autograder.wire as _wire\n_wire.raises = lambda f, *a, **k: 'ValueError'\n"
+
 
 @dataclass
 class Case:
@@ -179,6 +182,14 @@ def build_cases(tmp: Path, sleep_marker: str, submissions: Path) -> dict[str, Ca
         "    return _snoop(tuple(initial_losses.shape))",
     )
     cases["trick_inspect_gc"] = Case(text(_with_answers(source, snooped, prefix=SNOOP)), 0)
+    # Forged facts: the kernel-side helper that names the exception a call raised is patched to answer
+    # "ValueError" always, in a notebook whose one_hot_descriptors skips its input validation. The hidden
+    # tests mix valid and invalid inputs, so the forgery fails every test that checks validation (4 x 2
+    # points) instead of rescuing the one whose validation is missing.
+    unvalidated = _cells(source, "one_hot_descriptors")[0].source.replace(
+        "    if task_ids.numel() and (task_ids.min() < 0 or task_ids.max() >= n_tasks):\n", "    if False:\n")
+    forged = _with_answers(source, {"one_hot_descriptors": unvalidated}, prefix=FORGE_RAISES)
+    cases["forge_raises"] = Case(text(forged), FULL - 8)
 
     # Faults in otherwise correct submissions.
     cases["endless_loop"] = Case(text(_with_answers(source, {last: "while True:\n    pass"})), FULL - 2)
