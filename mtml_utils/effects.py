@@ -73,14 +73,21 @@ class Effect:
         """The course's rule: the ordering holds on every seed, or the mean difference exceeds 2 SE."""
         return self.n > 0 and (self.wins == self.n or self.mean > 2 * self.se)
 
+    @property
+    def reversed(self) -> bool:
+        """The opposite ordering holds: on every seed, or the mean beyond 2 SE the other way."""
+        return self.n > 0 and (all(d < 0 for d in self.diffs) or -self.mean > 2 * self.se)
+
     def line(self, claimed: bool = True) -> str:
         """One printable line: ``effect | name | a op b | diff mean ± SE | wins/n seeds | holds``.
 
         ``claimed=False`` prints ``comparison | ...`` instead: a measured ordering the notebook reports
-        without claiming it (the tests check only claimed effects)."""
+        without claiming it (the tests check only claimed effects), with its verdict: beyond the seed spread,
+        the other way (the opposite ordering holds), or within the seed spread."""
         verdict = "holds" if self.holds else "NOT SHOWN"
         if not claimed:
-            verdict = "beyond the seed spread" if self.holds else "within the seed spread"
+            verdict = ("beyond the seed spread" if self.holds else
+                       "the other way, beyond the seed spread" if self.reversed else "within the seed spread")
         prefix = EFFECT_PREFIX if claimed else COMPARISON_PREFIX
         return (f"{prefix} {self.name} | {self.a_mean:.3g} {self.op} {self.b_mean:.3g} | "
                 f"diff {self.mean:+.3f} ± {self.se:.3f} SE | {self.wins}/{self.n} seeds | {verdict}")

@@ -77,3 +77,12 @@ def test_an_unclaimed_comparison_is_not_read_as_an_effect():
     line = e.line(claimed=False)
     assert line.startswith("comparison |") and "within the seed spread" in line
     assert parse_line(line) is None
+
+
+def test_a_comparison_that_goes_the_other_way_says_so():
+    e = compare("transformer above LSTM", [0.70, 0.72, 0.71], ">", [0.80, 0.79, 0.83])
+    assert not e.holds and e.reversed
+    assert e.line(claimed=False).endswith("| the other way, beyond the seed spread")
+    mixed = compare("transformer above LSTM", [0.70, 0.82, 0.71], ">", [0.80, 0.79, 0.83])
+    assert not mixed.holds and not mixed.reversed
+    assert mixed.line(claimed=False).endswith("| within the seed spread")

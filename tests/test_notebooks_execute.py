@@ -281,6 +281,15 @@ EFFECTS: dict[str, list[str]] = {
         "inverted images: block1 tuned 5x longer beats block1 tuned",
         "inverted images: the exact fix lies farther than tuning moved block1",
     ],
+    # 05 prints one more with the Omniglot files only (the 20-way exam), checked as every printed effect is.
+    "05_blackbox_meta_learning": [
+        "the 2-way LSTM answers held-out queries above chance",
+        "the 3-way LSTM answers held-out queries above chance",
+        "the transformer answers held-out 5-way queries above chance",
+        "the 3-way LSTM scores higher on meta-training episodes than on the held-out alphabet",
+        "the transformer uses more shots than it was meta-trained on (5-way: K=5 above K=1)",
+        "the transformer's accuracy falls with N (1-shot: 2-way above 5-way)",
+    ],
     "06_maml_hessian": [
         "second order below first order after 250 meta-steps (MSE after 1 step)",
         "second order below first order after 1000 meta-steps (MSE after 1 step)",
