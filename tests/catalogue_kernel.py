@@ -131,16 +131,17 @@ class CatalogueKernel:
                 failed[grade_id] = verdict.reason
         return failed
 
-    def try_variant(self, answer_id: str, old: str, new: str, test_id: str) -> Outcome:
-        """Replace ``old`` by ``new`` (exactly one occurrence) in the answer cell ``answer_id``, run the
-        tests, then restore the solution."""
+    def try_variant(self, answer_id: str, old: str, new: str, test_id: str, prefix: str = "") -> Outcome:
+        """Replace ``old`` by ``new`` (exactly one occurrence) in the answer cell ``answer_id`` and put
+        ``prefix`` before it, run the tests, then restore the solution (what ``prefix`` changed elsewhere in
+        the kernel stays changed)."""
         answer, test = self.index_of(answer_id), self.index_of(test_id)
         solution = self.cells[answer].source
         count = solution.count(old)
         assert count == 1, f"{answer_id}: {old!r} occurs {count} times in the solution"
         outcome = Outcome()
         try:
-            outcome.answer_error = self._run_from(answer, test, solution.replace(old, new))
+            outcome.answer_error = self._run_from(answer, test, prefix + solution.replace(old, new))
             if self.execute_error(self.cells[test].source):
                 outcome.visible_failed.add(test_id)
             outcome.hidden_failed = self.hidden_verdicts()
@@ -160,11 +161,13 @@ def catalogue_environment(home: Path, data_dir: Path | None) -> dict[str, str]:
 
 
 def main(argv: list[str]) -> int:
-    """``python tests/catalogue_kernel.py [ASSIGNMENT ...]``: try the catalogue's variants of the given
-    assignments (default: all) and print one line per variant; exit 1 when a variant does not behave."""
+    """``python tests/catalogue_kernel.py [ASSIGNMENT ...]``: try the catalogue's variants (mistakes, valid
+    alternatives, forgeries) of the given assignments (default: all) and print one line per variant; exit 1
+    when a variant does not behave."""
     import tempfile
 
     from classic_mistakes import ALTERNATIVES, MISTAKES
+    from forgeries import FORGERIES
 
     from autograder.course import list_assignments
 
@@ -188,6 +191,14 @@ def main(argv: list[str]) -> int:
                 ok = not (out.answer_error or out.hidden_failed or out.visible_failed)
                 bad += not ok
                 print(f"{'ok ' if ok else 'BAD'} alternative {a.name}: {out}")
+            kernel.execute("import autograder.wire as _mtml_wire\n_mtml_raises = _mtml_wire.raises")
+            for f in FORGERIES.get(assignment, []):  # last: each patches the kernel, which is then restored
+                out = kernel.try_variant(f.answer_id, f.old, f.new, f.test_id, prefix=f.patch)
+                kernel.execute("_mtml_wire.raises = _mtml_raises")
+                ok = not out.answer_error and f.test_id in out.hidden_failed
+                bad += not ok
+                print(f"{'ok ' if ok else 'BAD'} forgery {f.name}: hidden failed "
+                      f"{out.hidden_failed or 'nothing'}")
     return 1 if bad else 0
 
 

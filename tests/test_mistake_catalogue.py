@@ -17,6 +17,7 @@ import nbformat
 import pytest
 from catalogue_kernel import CatalogueKernel, Outcome, catalogue_environment
 from classic_mistakes import ALTERNATIVES, MISTAKES
+from forgeries import FORGERIES
 
 from autograder import COURSE_ROOT
 from autograder.course import list_assignments, source_notebook
@@ -38,6 +39,7 @@ class Catalogue:
         self.baseline: dict[str, dict[str, str]] = {}
         self.mistakes: dict[str, dict[str, Outcome]] = {}
         self.alternatives: dict[str, dict[str, Outcome]] = {}
+        self.forgeries: dict[str, dict[str, Outcome]] = {}
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +55,13 @@ def catalogue(tmp_path_factory: pytest.TempPathFactory) -> Catalogue:
             found.alternatives[assignment] = {
                 a.name: kernel.try_variant(a.answer_id, a.old, a.new, a.test_id)
                 for a in ALTERNATIVES.get(assignment, [])}
+            # Last, as a forgery patches the kernel: the true raises() is put back after each one.
+            kernel.execute("import autograder.wire as _mtml_wire\n_mtml_raises = _mtml_wire.raises")
+            found.forgeries[assignment] = {}
+            for f in FORGERIES.get(assignment, []):
+                found.forgeries[assignment][f.name] = kernel.try_variant(f.answer_id, f.old, f.new, f.test_id,
+                                                                         prefix=f.patch)
+                kernel.execute("_mtml_wire.raises = _mtml_raises")
     return found
 
 
@@ -86,6 +95,20 @@ def test_each_valid_alternative_keeps_full_marks(catalogue: Catalogue) -> None:
             if outcome.answer_error or outcome.hidden_failed or outcome.visible_failed:
                 wrong.append(f"{assignment} {alternative.name!r} ({alternative.why}): {outcome}")
     assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.slow
+def test_a_patched_raises_never_rescues_a_missing_check(catalogue: Catalogue) -> None:
+    """tests/forgeries.py: the exercise whose check is missing loses its points although the kernel's
+    raises() was patched to report the check as done."""
+    assert any(FORGERIES.values()), "tests/forgeries.py lists no forgery"
+    rescued = []
+    for assignment, forgeries in FORGERIES.items():
+        for forgery in forgeries:
+            outcome = catalogue.forgeries[assignment][forgery.name]
+            if outcome.answer_error or forgery.test_id not in outcome.hidden_failed:
+                rescued.append(f"{assignment} {forgery.name!r} ({forgery.why}): {outcome}")
+    assert not rescued, "\n".join(rescued)
 
 
 @pytest.mark.slow
