@@ -76,6 +76,16 @@ MISTAKES: list[Mistake] = [
             "rows = torch.autograd.grad(sum(g.sum() for g in grads), params)\n"
             "    return [r * v for r, v in zip(rows, vector)]",
             "the gradient of the summed gradient (H times ones) multiplied by v elementwise, not H v"),
+    Mistake("hessian_by_rows", "hessian_vector_product", "test_hessian_vector_product",
+            "dot = sum((g * v).sum() for g, v in zip(grads, vector))\n"
+            "    return list(torch.autograd.grad(dot, params))",
+            "flat = torch.cat([g.reshape(-1) for g in grads])\n"
+            "    rows = [torch.cat([h.reshape(-1) for h in torch.autograd.grad(\n"
+            "        gi, params, retain_graph=True, materialize_grads=True)]) for gi in flat]\n"
+            "    hv = torch.stack(rows) @ torch.cat([v.reshape(-1) for v in vector])\n"
+            "    return [c.view_as(p) for c, p in zip(hv.split([p.numel() for p in params]), params)]",
+            "the Hessian formed row by row (one gradient per entry of the gradient), then multiplied by v: "
+            "right numbers, P times the cost"),
     Mistake("hvp_detached_gradient", "hessian_vector_product", "test_hessian_vector_product",
             "(g * v).sum()", "(g.detach() * v).sum()",
             "the gradient detached before the dot product, so it cannot be differentiated again"),

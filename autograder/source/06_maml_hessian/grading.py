@@ -249,6 +249,12 @@ def test_hessian_vector_product(t):
         model = build(inputs["sizes"], inputs["state"])
         params = list(model.parameters())
         loss = F.mse_loss(model(inputs["x"]), inputs["y"])
+        # How many times the engine computes a gradient with respect to each parameter, however it is
+        # called: twice for H v (the gradient, then the gradient of its dot with v), once per row and more
+        # when the Hessian is formed row by row.
+        passes = [0] * len(params)
+        hooks = [p.register_hook(lambda g, i=i: passes.__setitem__(i, passes[i] + 1))
+                 for i, p in enumerate(params)]
         formed = []
         def no_hessian(*args, **kwargs):
             formed.append(True)
@@ -263,11 +269,18 @@ def test_hessian_vector_product(t):
             hv = None
         finally:
             taf.hessian, taf.jacobian, tf.hessian, tf.jacrev, tf.jacfwd = saved
-        result = {"hv": hv, "formed": bool(formed)}
+            for hook in hooks:
+                hook.remove()
+        result = {"hv": hv, "formed": bool(formed), "passes": passes}
         """),
         sizes=sizes, state=state, x=x, y=y, v=v,
     )
     assert not out["formed"], "a Hessian-vector product must not form the Hessian or a Jacobian"
+    most = max(out["passes"])
+    assert min(out["passes"]) >= 1 and most <= 2, \
+        "H v needs two gradient computations with respect to the parameters (the gradient, then the " \
+        f"gradient of its dot product with v); yours made {most}: the Hessian must not be formed, row by " \
+        "row or otherwise"
     names = [k for k, _ in model.named_parameters()]
 
     def loss_of(vec):
