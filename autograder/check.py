@@ -75,6 +75,43 @@ def error_line(cell: nbformat.NotebookNode) -> str | None:
     return error_summary(errors[-1].get("ename", "Error"), errors[-1].get("evalue", ""))
 
 
+_CELL_FILE = re.compile(r"\(\d+\.py, line (\d+)\)")  # IPython names a cell's code after a temporary file
+
+
+def answer_cell_error(cell: nbformat.NotebookNode) -> str | None:
+    """Why an answer cell that raised leaves later tests failing, or ``None`` for any other cell.
+
+    A syntax or indentation error in an answer cell defines nothing, so its test then reports only a
+    ``NameError``; this line names the cause (graded and self-checked notebooks both say it).
+
+    Example:
+        >>> from nbformat.v4 import new_code_cell, new_output
+        >>> cell = new_code_cell("x = (", metadata={"nbgrader": {"solution": True, "grade_id": "f"}})
+        >>> cell.outputs = [new_output("error", ename="SyntaxError", evalue="bad (3.py, line 1)",
+        ...                            traceback=[])]
+        >>> answer_cell_error(cell)
+        'the answer cell f raised SyntaxError: bad (line 1 of the cell), so nothing in it is defined'
+    """
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    line = error_line(cell) if cell.get("cell_type") == "code" and meta.get("solution") else None
+    if line is None:
+        return None
+    line = _CELL_FILE.sub(r"(line \1 of the cell)", line)
+    return f"the answer cell {meta.get('grade_id', '?')} raised {line}, so nothing in it is defined"
+
+
+def with_cause(causes: list[str], reason: str) -> str:
+    """A failing test's reason, after the errors of the answer cells above it that explain it.
+
+    Example:
+        >>> with_cause(["the answer cell f raised SyntaxError"], "NameError: name 'f' is not defined")
+        "the answer cell f raised SyntaxError; then: NameError: name 'f' is not defined"
+        >>> with_cause([], "wrong sum")
+        'wrong sum'
+    """
+    return "; ".join([*causes, f"then: {reason}"]) if causes else reason
+
+
 def error_summary(ename: str, evalue: str) -> str:
     """One line for an error: ``ename: evalue``'s last line, without terminal colours, at most 200 characters.
 
@@ -125,13 +162,17 @@ def check_notebook(
     echo(f"Checking {path} (profile {profile}, up to {cell_timeout} s per cell) ...")
     outcomes: list[TestOutcome] = []
     with tempfile.TemporaryDirectory(prefix="mtml-check-") as tmp:
+        causes: list[str] = []  # errors of the answer cells since the previous test
         for cell, stopped in _execute(nb, path.resolve().parent, Path(tmp), profile, cell_timeout):
             if not is_test_cell(cell):
+                if (cause := None if stopped else answer_cell_error(cell)) is not None:
+                    causes.append(cause)
                 continue
             meta = cell.metadata["nbgrader"]
             error = stopped or error_line(cell)
             outcome = TestOutcome(str(meta.get("grade_id", "?")), float(meta.get("points", 0)), error is None,
-                                  error or "")
+                                  "" if error is None else with_cause(causes, error))
+            causes = []
             outcomes.append(outcome)
             echo(outcome.line())
             for hint in [] if outcome.passed else hints_of.get(outcome.grade_id, []):

@@ -63,7 +63,8 @@ def feedback_html(result: GradeResult) -> str:
         "<table><thead><tr><th>test</th><th>points</th><th>result</th><th>why</th></tr></thead><tbody>\n"
         + "\n".join(lines)
         + '\n</tbody></table>\n<p class="note">Hidden tests check your functions on inputs you have not '
-        "seen; run <code>python -m autograder check</code> on your notebook for the visible ones.</p>\n"
+        "seen; run <code>make check NB=&lt;your notebook&gt;</code> in the course folder for the visible "
+        "ones.</p>\n"
         "</body></html>\n"
     )
 

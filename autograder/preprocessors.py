@@ -27,8 +27,16 @@ from nbgrader.preprocessors import Execute
 from traitlets import Bool, Integer
 
 from autograder import wire
+from autograder.check import answer_cell_error, with_cause
 from autograder.course import is_test_cell
-from autograder.hidden import GRADING_MODULE, StudentCodeError, Verdict, load_hidden_tests, run_hidden_test
+from autograder.hidden import (
+    GRADING_MODULE,
+    StudentCodeError,
+    Verdict,
+    load_hidden_tests,
+    one_line,
+    run_hidden_test,
+)
 
 #: Seconds an interrupted kernel gets to answer before it counts as wedged (``--interrupt-grace``).
 DEFAULT_INTERRUPT_GRACE = 30
@@ -165,9 +173,12 @@ class TrustedExecute(Execute):
         self._chars: dict[int, int] = {}
         self.wedged: str = ""
         """Why the kernel was given up (empty while it answers)."""
+        self._causes: list[str] = []
+        """Errors of the answer cells run since the last test cell (see :func:`answer_cell_error`)."""
 
     def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None) -> tuple[NotebookNode, Any]:
         self.wedged = ""
+        self._causes = []
         return super().preprocess(nb, resources, km=km)
 
     async def _async_handle_timeout(
@@ -213,7 +224,10 @@ class TrustedExecute(Execute):
                 cell.outputs = verdict_outputs(cell, Verdict(False, self.wedged))
             return cell, resources
         if not is_test_cell(cell):
+            if (cause := answer_cell_error(cell)) is not None:
+                self._causes.append(cause)
             return cell, resources
+        causes, self._causes = self._causes, []
         grade_id = cell.metadata["nbgrader"].get("grade_id", "")
         assignment = (resources or {}).get("nbgrader", {}).get("assignment", "")
         test = self.hidden_tests(assignment).get(grade_id)
@@ -221,6 +235,8 @@ class TrustedExecute(Execute):
             stderr_to_stdout(cell)
             return cell, resources
         verdict = run_hidden_test(test, grade_id, lambda source: self._run_probe(source, index))
+        if not verdict.passed and causes:
+            verdict = Verdict(False, one_line(with_cause(causes, verdict.reason)))
         cell.outputs = verdict_outputs(cell, verdict)
         # Later update_display messages must not rewrite the verdict written here.
         self.clear_display_id_mapping(index)

@@ -33,7 +33,8 @@ from autograder.hints import Hint, hints_by_test, progressive_html
 HOW_LIVE = (
     "Checked in this kernel: the visible tests ran on the code you have run so far (edits you have not "
     "run are not seen). Run ▸ Run All Cells first and this table matches "
-    "<code>python -m autograder check</code>, which runs the saved notebook from the top in a fresh kernel."
+    "<code>make check NB=&lt;this notebook&gt;</code> in the course folder, which runs the saved notebook "
+    "from the top in a fresh kernel."
 )
 CSS_CLASS = "mtml-check-my-work"
 
@@ -120,8 +121,8 @@ def run_visible_tests(tests: list[VisibleTest], shell: Any = None) -> list[TestO
 
         shell = get_ipython()
     if shell is None:
-        raise UsageError("The self-check runs inside a Jupyter kernel; outside one, use "
-                         "`python -m autograder check NOTEBOOK`.")
+        raise UsageError("The self-check runs inside a Jupyter kernel; outside one, run `make check "
+                         "NB=NOTEBOOK` in the course folder (`python -m autograder check NOTEBOOK`).")
     outcomes: list[TestOutcome] = []
     interrupted = False
     for test in tests:

@@ -154,14 +154,21 @@ def test_check_passes_a_test_that_only_warns(tmp_path: Path, env: dict[str, str]
     assert notebook.read_bytes() == before
 
 
+#: What a test says when its answer cell did not even parse: the cause, then the error the test met.
+SYNTAX_ERROR_CAUSE = ("FAIL  test_add  0/2  the answer cell add raised SyntaxError: invalid syntax (line 2 "
+                      "of the cell), so nothing in it is defined; then: NameError: name 'add' is not defined")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "answer_index, answer, add_line, mul_line",
     [
-        (1, "while True:\n    pass", "FAIL  test_add  0/2  NameError", "PASS  test_mul  3/3"),
+        (1, "while True:\n    pass", "FAIL  test_add  0/2  the answer cell add raised",
+         "PASS  test_mul  3/3"),
         (3, "import os\nos._exit(1)", "PASS  test_add  2/2", "FAIL  test_mul  0/3  the kernel died"),
+        (1, "def add(a, b):\n    return a +", SYNTAX_ERROR_CAUSE, "PASS  test_mul  3/3"),
     ],
-    ids=["endless_cell_is_interrupted", "dead_kernel"],
+    ids=["endless_cell_is_interrupted", "dead_kernel", "syntax_error_is_named_as_the_cause"],
 )
 def test_check_survives_endless_cells_and_dead_kernels(tmp_path: Path, env: dict[str, str], answer_index: int,
                                                        answer: str, add_line: str, mul_line: str) -> None:
@@ -406,3 +413,32 @@ def test_a_regrade_of_one_student_replaces_only_their_row(class_of_three: dict[s
         if "dan" in options:
             assert "--student dan" in text and "ann, bob, cy" in text, text
     assert out.read_text().splitlines() == after and notes.read_text() == "name,mark\nbob,A\n"
+
+
+#: Hidden tests of the tiny course, graded outside the kernel as the course's grading.py files are.
+TINY_GRADING = """
+def test_add(t):
+    assert t.run("result = add(2, 5)") == 7, "add(2, 5) must be 7"
+
+
+def test_mul(t):
+    assert t.run("result = mul(4, 5)") == 20, "mul(4, 5) must be 20"
+"""
+
+
+@pytest.mark.slow
+def test_feedback_names_the_syntax_error_behind_a_failing_hidden_test(tmp_path: Path,
+                                                                      env: dict[str, str]) -> None:
+    course = make_course(tmp_path / "course")
+    (course / "source" / ASSIGNMENT / "grading.py").write_text(TINY_GRADING)
+    source = nbformat.read(course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    submit(tmp_path / "submitted", "dee", source, 1, "def add(a, b):\n    return a +")
+    code, text = grade(env, course, tmp_path / "submitted", tmp_path / "grades.csv", "--feedback",
+                       str(tmp_path / "feedback"))
+    assert code == 0, text
+    row = read_rows(tmp_path / "grades.csv")["dee"]
+    assert (row["test_add"], row["test_mul"], row["status"]) == ("0", "3", "ok")
+    page = (tmp_path / "feedback" / "dee" / f"{ASSIGNMENT}.html").read_text()
+    assert ("the answer cell add raised SyntaxError: invalid syntax (line 2 of the cell), so nothing in it "
+            "is defined; then: on the hidden test inputs your code raised NameError") in page, page
+    assert page.count("the answer cell add raised") == 1, "the cause belongs to the test right after the cell"
