@@ -19,10 +19,12 @@ from typing import TYPE_CHECKING, Any
 from autograder import COURSE_ROOT
 from autograder.course import (
     format_points,
+    graded_cells,
     is_test_cell,
     isolated_environment,
     kernel_connection,
     load_notebook,
+    not_this_assignment,
 )
 from autograder.errors import UsageError
 from autograder.sandbox import describe, sandbox_policy
@@ -156,6 +158,8 @@ def check_notebook(
             "metadata (grade: true). Check a notebook from the course's notebooks/ folder; if the cells "
             "lost their metadata, start again from a fresh copy and paste your answers in."
         )
+    if (wrong := _another_assignments_notebook(path, nb)) is not None:
+        raise UsageError(wrong)
     from autograder.hints import hints_by_test
 
     hints_of = hints_by_test(nb) if hints else {}
@@ -179,6 +183,21 @@ def check_notebook(
                 echo(f"      {hint.plain()}")
     echo(summary_line(outcomes))
     return outcomes
+
+
+def _another_assignments_notebook(path: Path, nb: nbformat.NotebookNode) -> str | None:
+    """What to tell a student whose notebook is named after one assignment of the course (as its copy in
+    ``work/``) but holds another's tests: graded under that name it would score 0, so it is not checked."""
+    released = {p.stem: p for p in (COURSE_ROOT.parent / "notebooks").glob("*.ipynb")}  # the course's own
+    if path.stem not in released:
+        return None
+    tests_of = {name: {c.grade_id for c in graded_cells(load_notebook(p)) if c.is_test}
+                for name, p in released.items()}
+    wrong = not_this_assignment(nb.cells, path.stem, tests_of)
+    if wrong is None:
+        return None
+    return (f"'{path}' is not checked: {wrong}. Graded as {path.stem} it would score 0. Put your answers "
+            f"into your copy of {path.stem}.ipynb (make lab makes one in work/), and check that one.")
 
 
 def summary_line(outcomes: list[TestOutcome]) -> str:

@@ -150,6 +150,33 @@ def graded_cells(nb: nbformat.NotebookNode) -> list[GradedCell]:
     return found
 
 
+def not_this_assignment(cells: list[dict[str, Any]], assignment: str,
+                        tests_of: dict[str, set[str]]) -> str | None:
+    """Why a notebook is another assignment's, or ``None``: it has test cells and none of them is one of
+    ``assignment``'s (``tests_of`` maps assignments to their test cells' grade_ids, ``assignment`` included).
+
+    Graded as it is, such a notebook scores 0 test by test with reasons that hide the cause (nbgrader puts
+    the right test cells back and nothing the notebook defines fits them), and checked it would pass its own
+    tests: both say this instead.
+
+    Example:
+        >>> meta = {"nbgrader": {"grade": True, "grade_id": "test_b1", "points": 1}}
+        >>> not_this_assignment([{"cell_type": "code", "metadata": meta}], "a",
+        ...                     {"a": {"test_a1"}, "b": {"test_b1", "test_b2"}})
+        "it holds the tests of b (test_b1), not a's: another assignment's notebook under a's name"
+    """
+    found = [str(c["metadata"]["nbgrader"].get("grade_id", "")) for c in cells if is_test_cell(c)]
+    expected = tests_of.get(assignment, set())
+    if not found or not expected or set(found) & expected:
+        return None
+    owners = [a for a, ids in tests_of.items() if a != assignment and set(found) & ids]
+    shown = ", ".join(found[:3]) + (", ..." if len(found) > 3 else "")
+    if owners:
+        return f"it holds the tests of {owners[0]} ({shown}), not {assignment}'s: another assignment's " \
+               f"notebook under {assignment}'s name"
+    return f"none of its tests ({shown}) is one of {assignment}'s: another assignment's notebook?"
+
+
 def format_points(points: float) -> str:
     """Points without a useless ``.0``.
 

@@ -26,7 +26,14 @@ from pathlib import Path, PurePosixPath
 
 from autograder import COURSE_ROOT
 from autograder._autograde_one import DONE_LINE
-from autograder.course import GradedCell, graded_cells, isolated_environment, load_notebook, nbgrader_api
+from autograder.course import (
+    GradedCell,
+    graded_cells,
+    isolated_environment,
+    load_notebook,
+    nbgrader_api,
+    not_this_assignment,
+)
 from autograder.hidden import one_line
 from autograder.processes import (
     BATCH_VARIABLE,
@@ -220,6 +227,9 @@ def grade_job(job: GradeJob, files: CourseFiles, options: GradeOptions) -> Grade
                     job.student_id, job.assignment, cells, f"no {notebook} in the submission folder"
                 )
             )
+        if (wrong := _another_assignments_notebook(job, course)) is not None:
+            return GradeResult(GradeRow.zero(job.student_id, job.assignment, cells,
+                                             f"wrong notebook: {wrong}"))
         folder = course.root / "submitted" / job.student_id / job.assignment
         shutil.rmtree(folder, ignore_errors=True)
         _write_files(folder, job.files)
@@ -238,6 +248,17 @@ def grade_job(job: GradeJob, files: CourseFiles, options: GradeOptions) -> Grade
         return GradeResult(
             GradeRow.zero(job.student_id, job.assignment, cells, f"grader error: {one_line(err)}")
         )
+
+
+def _another_assignments_notebook(job: GradeJob, course: _Course) -> str | None:
+    """:func:`not_this_assignment` for the submitted notebook (``None`` too when it is not JSON at all:
+    grading then says what is wrong with it)."""
+    try:
+        cells = json.loads(job.files[f"{job.assignment}.ipynb"]).get("cells", [])
+        tests_of = {a: {c.grade_id for c in graded if c.is_test} for a, graded in course.cells.items()}
+        return not_this_assignment([c for c in cells if isinstance(c, dict)], job.assignment, tests_of)
+    except (ValueError, AttributeError, TypeError, KeyError):
+        return None
 
 
 def failure_reasons(autograded: Path) -> dict[str, str]:

@@ -108,7 +108,7 @@ def mistake_groups(assignment: str) -> dict[str, list[Mistake]]:
 
 def students(assignment: str) -> list[str]:
     """Every student id of the assignment's batch."""
-    extra = ["tamper"] * (assignment == TAMPER_ASSIGNMENT)
+    extra = ["tamper", "wrong_assignment"] * (assignment == TAMPER_ASSIGNMENT)
     return sorted(STUDENTS + extra + list(mistake_groups(assignment)))
 
 
@@ -160,6 +160,9 @@ def batch(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     submit("dead", dead)
     if assignment == TAMPER_ASSIGNMENT:
         submit("tamper", tamper_notebook(source))
+        # Another assignment's solved notebook under this one's name: refused before it runs.
+        other = next(a for a in ASSIGNMENTS if a != assignment)
+        submit("wrong_assignment", text=source_notebook(COURSE_ROOT, other).read_text(encoding="utf-8"))
     for student, group in mistake_groups(assignment).items():
         submit(student, with_mistakes(source, *group))
 
@@ -218,6 +221,14 @@ def test_blank_broken_and_dead_score_zero_on_every_cell(batch: Batch, student: s
         assert row[cell.grade_id] in ("0", ""), (student, cell.grade_id, row[cell.grade_id])
     expected_status = {"blank": "ok", "broken_json": "not valid notebook JSON", "dead": "kernel died"}
     assert expected_status[student] in row["status"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("batch", [TAMPER_ASSIGNMENT], indirect=True)  # the student exists there only
+def test_another_assignments_notebook_scores_zero_and_says_so(batch: Batch) -> None:
+    row = batch.rows["wrong_assignment"]
+    assert points(row["score"]) == 0
+    assert "wrong notebook: none of its tests" in row["status"] and f"{batch.assignment}'s" in row["status"]
 
 
 @pytest.mark.slow

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from autograder import COURSE_ROOT
 from autograder.cli import main
-from autograder.course import list_assignments
+from autograder.course import graded_cells, list_assignments, load_notebook
 
 LAYOUT = "<student_id>/<assignment>/<assignment>.ipynb"
 
@@ -193,3 +194,28 @@ def test_the_only_notebook_of_a_folder_is_graded_under_the_assignments_name(tmp_
                                              "notes.txt": b"mine"}
     assert f"{name}.ipynb" not in submission_files(found["bo"])  # which of two? none: it scores 0
     assert submission_files(found["di"])[f"{name}.ipynb"] == f"di {name}.ipynb".encode()
+
+
+def test_check_refuses_another_assignments_notebook_under_this_name(capsys: pytest.CaptureFixture[str],
+                                                                    tmp_path: Path) -> None:
+    wrong = tmp_path / "01_task_definition.ipynb"
+    shutil.copy(COURSE_ROOT.parent / "notebooks" / "02_mtl_conditioning.ipynb", wrong)
+    code, text = run_cli(capsys, "check", str(wrong))
+    assert code == 2, text
+    assert "it holds the tests of 02_mtl_conditioning" in text and "not 01_task_definition's" in text, text
+    assert "Graded as 01_task_definition it would score 0" in text and "PASS" not in text
+
+
+def test_a_notebook_holding_another_assignments_tests_is_named_so() -> None:
+    from autograder.course import not_this_assignment
+
+    nb = load_notebook(COURSE_ROOT.parent / "notebooks" / "02_mtl_conditioning.ipynb")
+    released = COURSE_ROOT.parent / "notebooks"
+    tests_of = {name: {c.grade_id for c in graded_cells(load_notebook(released / f"{name}.ipynb"))
+                       if c.is_test} for name in ("01_task_definition", "02_mtl_conditioning")}
+    assert "the tests of 02_mtl_conditioning" in not_this_assignment(nb.cells, "01_task_definition", tests_of)
+    assert not_this_assignment(nb.cells, "02_mtl_conditioning", tests_of) is None
+    only_01 = {"01_task_definition": tests_of["01_task_definition"]}
+    assert "is one of 01_task_definition's" in not_this_assignment(nb.cells, "01_task_definition", only_01)
+    no_tests = [c for c in nb.cells if not c.get("metadata", {}).get("nbgrader", {}).get("grade")]
+    assert not_this_assignment(no_tests, "01_task_definition", tests_of) is None  # nbgrader restores them
