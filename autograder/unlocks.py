@@ -215,11 +215,36 @@ class UnlockMessages:
 
     def __call__(self, shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: int | None = None):
         line = self.line_for(value)
-        if line is None:  # exactly what IPython shows without this handler
-            shell.showtraceback((etype, value, tb), tb_offset=tb_offset, running_compiled_code=True)
+        if line is None:  # what IPython shows without this handler, less the check helpers' own frames
+            shell.showtraceback((etype, value, without_check_frames(tb)), tb_offset=tb_offset,
+                                running_compiled_code=True)
             return []
         shell._showtraceback(etype, value, [line])
         return [line]
+
+
+#: The visible tests' helpers: a failed check is about the student's value, not about the helper's code.
+CHECK_HELPERS = str(Path("mtml_utils") / "checks.py")
+
+
+def without_check_frames(tb: Any) -> Any:
+    """``tb`` less its trailing frames inside the course's check helpers (``mtml_utils/checks.py``), so a
+    failed visible check shows the test line and the message, not the helper that raised it.
+
+    Example:
+        >>> without_check_frames(None) is None
+        True
+    """
+    frames = []
+    while tb is not None:
+        frames.append(tb)
+        tb = tb.tb_next
+    keep = len(frames)
+    while keep > 1 and frames[keep - 1].tb_frame.f_code.co_filename.endswith(CHECK_HELPERS):
+        keep -= 1
+    if frames and keep < len(frames):
+        frames[keep - 1].tb_next = None
+    return frames[0] if frames else None
 
 
 def install(shell: Any = None) -> UnlockMessages | None:

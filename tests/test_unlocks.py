@@ -5,6 +5,7 @@ a real JupyterLab."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import nbformat
@@ -94,3 +95,18 @@ def test_every_experiment_that_calls_an_exercise_waits_for_it(path: Path) -> Non
               if calls[cell] - set(needed[cell])}
     assert not missed, f"{path.stem}: cells call exercises the analysis does not see: {missed}"
     assert sum(bool(v) for v in needed.values()) >= 5, f"{path.stem}: too few experiments depend on exercises"
+
+
+def test_a_failed_visible_check_shows_the_test_line_not_the_helpers_frames(
+        notebook: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shell = InteractiveShell.instance()
+    shell.user_ns.clear()
+    shell.user_ns["__session__"] = str(notebook)
+    install(shell)
+    failing = "from mtml_utils import checks\nchecks.check_equal('double(2)', 5, 4)"
+    out = re.sub(r"\x1b\[[0-9;]*m", "", _run(shell, capsys, "test_double", failing))
+    assert "CheckFailed" in out and "double(2)" in out and "checks.check_equal('double(2)', 5, 4)" in out, out
+    assert "checks.py" not in out, f"the helper's own frames are shown:\n{out}"
+    other = re.sub(r"\x1b\[[0-9;]*m", "", _run(shell, capsys, "test_double",
+                                                "def inner():\n    raise AssertionError('mine')\ninner()"))
+    assert "inner()" in other and "raise AssertionError('mine')" in other, "other frames stay"
