@@ -28,6 +28,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from mtml_utils.profiles import ProfileError, get_profile
 from mtml_utils.workcopy import NOTEBOOKS_DIR, WORK_DIR, prepare
 
 HOST = "127.0.0.1"
@@ -187,6 +188,10 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def _prepare(args: argparse.Namespace) -> tuple[list[str], Path]:
     """Check everything, write the settings; return the server command and folder. LabError on bad input."""
+    try:  # every notebook reads it in its first cells: a typo must stop here, not in the first cell
+        get_profile()
+    except ProfileError as exc:
+        raise LabError(str(exc).replace("Nothing was run.", "JupyterLab was not started.")) from None
     if not 1 <= args.port <= 65535:
         raise LabError(f"Port {args.port} is not a valid TCP port; use a number from 1024 to 65535.")
     if args.notebook_dir is not None and not args.notebook_dir.is_dir():

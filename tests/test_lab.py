@@ -197,3 +197,12 @@ def test_bad_arguments_exit_2_with_a_message(argv: list[str], capsys: pytest.Cap
     assert lab.main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_an_unknown_profile_stops_make_lab_before_it_starts(monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("MTML_PROFILE", "bogus")
+    assert lab.main(["--port", "8897"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: MTML_PROFILE='bogus' is not a known profile") and "laptop" in err, err
+    assert "JupyterLab was not started" in err and err.count("\n") == 1
