@@ -115,6 +115,10 @@ def test_load_characters_falls_back_to_glyphs_offline(
     assert len(lines) == 1
     assert "not found" in lines[0] and "MTML_OFFLINE=1" in lines[0]
     assert "using generated glyph alphabets (same interface)" in lines[0]
+    folder = default_glyphs.data_dir / "omniglot"
+    assert f"(for Omniglot, put images_background_small1.zip, images_background_small2.zip (from " \
+           f"https://github.com/brendenlake/omniglot/raw/master/python) in {folder}, or let it download " \
+           "them (MTML_OFFLINE unset, network on))." in lines[0], "the notice says how to get the real data"
 
 
 def test_character_images_reject_malformed_arrays() -> None:

@@ -165,6 +165,8 @@ def _unavailable(missing: Sequence[str], root: Path, why: str, hint: str = "") -
         f"Without them, the generated glyph alphabets always work offline with the same interface: "
         f"{OFFLINE_DEFAULT}.",
         reason=f"Omniglot files not found in {folder} and {why}",
+        fix=f"for Omniglot, put {', '.join(missing)} (from {omniglot_url(missing[0]).rsplit('/', 1)[0]}) in "
+            f"{folder}, or let it download them (MTML_OFFLINE unset, network on)",
     )
 
 

@@ -59,12 +59,14 @@ OMNIGLOT_FILES: dict[str, FileSpec] = {
 class DataUnavailableError(RuntimeError):
     """Data files are missing and could not be downloaded (offline, network error, no permission).
 
-    ``str(error)`` is the full explanation; ``error.reason`` is a short clause for one-line notices.
+    ``str(error)`` is the full explanation; ``error.reason`` is a short clause for one-line notices, and
+    ``error.fix`` a short clause saying how to get the files (empty when the message has none).
     """
 
-    def __init__(self, message: str, reason: str | None = None) -> None:
+    def __init__(self, message: str, reason: str | None = None, fix: str = "") -> None:
         super().__init__(message)
         self.reason = reason or message
+        self.fix = fix
 
 
 class ChecksumError(DataUnavailableError):

@@ -48,12 +48,13 @@ def load_characters(
         try:
             chars = load_omniglot(split, image_size, data_dir=data_dir)
         except DataUnavailableError as exc:
-            reason = exc.reason
+            reason, fix = exc.reason, exc.fix
         else:
             print(f"Using Omniglot: {chars.summary()}")
             return chars
     else:
-        reason = 'prefer="glyphs"'
+        reason, fix = 'prefer="glyphs"', ""
     chars = load_glyph_alphabets(image_size=image_size, seed=seed, data_dir=data_dir)
-    print(f"{reason}: using generated glyph alphabets (same interface): {chars.summary()}")
+    print(f"{reason}: using generated glyph alphabets (same interface): {chars.summary()}"
+          + (f" ({fix})." if fix else ""))
     return chars
