@@ -1,4 +1,5 @@
-"""The ``python -m autograder`` command line: ``release``, ``check``, ``grade``, ``feedback`` and ``dist``.
+"""The ``python -m autograder`` command line: ``release``, ``check``, ``collect``, ``grade``, ``feedback`` and
+``dist``.
 
 Exit codes: 0 success, 1 failed (``check``: a visible test fails; ``release``/``grade``: the
 grader itself failed; ``dist``: a solution line would ship), 2 bad usage (the message says what was
@@ -23,6 +24,7 @@ Autograder of the multi-task and meta-learning course (nbgrader underneath).
 
   release   regenerate the student notebooks in notebooks/ from autograder/source/
   check     self-check one student notebook: run it and report each visible test with its points
+  collect   unpack an LMS download (a zip of the class's notebooks) into the layout grade reads
   grade     autograde a folder of submissions (hidden tests included) and write grades.csv
   feedback  grade, and write each student's HTML feedback (tests, points, one-line reasons)
   dist      write the student distribution (what a class clones: no solutions, no hidden tests)
@@ -57,6 +59,15 @@ in an existing --out file and every other row stays as it was. --jobs N grades N
 machine; --scheduler sends them to a Dask cluster (a local one without ADDRESS). Ctrl-C, SIGTERM and
 SIGHUP stop the batch: nothing is written, no kernel or grading process is left running, exit 130, 143
 or 129 (128 + the signal). Exit 0 when grading ran (whatever the scores), 1 when the grader itself failed."""
+
+COLLECT_HELP = """\
+Unpack the zip your LMS exported for one assignment (Canvas: Download Submissions; Moodle: Download all
+submissions; a zip of <student>_<anything>.ipynb files or of <student>_<anything>/ folders) into
+OUT/<student_id>/<assignment>/<assignment>.ipynb, the layout `grade` reads. The student id is found in each
+file's path with --pattern (default: what comes before the first underscore of the first path part that
+has one). Every file left out is listed with the reason: not a notebook, no student id, a student with
+several notebooks (none of them is placed), a notebook already in OUT (--force replaces it). Exit 0 when
+the archive was read, 2 on bad input."""
 
 DIST_HELP = """\
 Write the student distribution into OUT, a folder outside this checkout that a class can clone (commit it
@@ -111,6 +122,18 @@ def build_parser() -> argparse.ArgumentParser:
                             "as in grading)")
     check.add_argument("--hints", action="store_true",
                        help="print the hints of each failing test's exercise under it (never a solution)")
+
+    collect = sub.add_parser("collect", parents=[course], help="unpack an LMS download into submissions/",
+                             description=COLLECT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    collect.add_argument("archive", type=Path, metavar="ZIP", help="the zip exported by the LMS")
+    collect.add_argument("--assignment", required=True, metavar="A",
+                         help="the assignment the notebooks belong to (e.g. 01_task_definition)")
+    collect.add_argument("--out", type=Path, default=Path("submitted"), metavar="DIR",
+                         help="the submissions folder to fill (default: submitted/)")
+    collect.add_argument("--pattern", default=None, metavar="REGEX",
+                         help="regular expression with a (?P<student_id>...) group, searched in each part "
+                              "of a file's path")
+    collect.add_argument("--force", action="store_true", help="replace notebooks already in --out")
 
     grade = sub.add_parser("grade", parents=[course], help="autograde a folder of submissions",
                            description=GRADE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -178,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
             return _check(args)
         if args.command == "dist":
             return _dist(args)
+        if args.command == "collect":
+            return _collect(args)
         return _grade(args)  # grade and feedback
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -218,6 +243,23 @@ def _check(args: argparse.Namespace) -> int:
     outcomes = check_notebook(args.notebook, profile=args.profile, cell_timeout=args.cell_timeout,
                               hints=args.hints)
     return 0 if all(o.passed for o in outcomes) else 1
+
+
+def _collect(args: argparse.Namespace) -> int:
+    from autograder.collect import DEFAULT_PATTERN, collect_zip
+    from autograder.course import list_assignments
+
+    known = list_assignments(Path(args.course))
+    if args.assignment not in known:
+        raise UsageError(f"No assignment {args.assignment!r} in the course; it has: {', '.join(known)}.")
+    if not args.archive.is_file():
+        raise UsageError(f"No file at '{args.archive}': give the path of the zip your LMS exported.")
+    result = collect_zip(args.archive, args.assignment, args.out, args.pattern or DEFAULT_PATTERN,
+                         force=args.force)
+    print(result.report())
+    if result.placed:
+        print(f"Next: python -m autograder grade {args.out} --assignment {args.assignment}")
+    return 0
 
 
 def _dist(args: argparse.Namespace) -> int:
