@@ -169,12 +169,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"memory limit of each kernel process (default: {DEFAULT_MEMORY_MB})")
     grade.add_argument("--feedback", type=Path, default=None, metavar="DIR",
                        help="write DIR/<student_id>/<assignment>.html for every submission")
-    sub.add_parser("feedback", parents=[grade], add_help=False,
-                              help="grade and write HTML feedback per student",
-                              description="Like grade, and write each student's feedback page (tests, "
-                                          "points, pass or fail, one-line reason; never hidden test code or "
-                                          "reference values) to --feedback DIR (default: feedback/).",
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    feedback = sub.add_parser(
+        "feedback", parents=[grade], add_help=False, help="grade and write HTML feedback per student",
+        description="Like grade, and write each student's feedback page (tests, points, pass or fail, "
+                    "one-line reason; never hidden test code or reference values) to --feedback DIR "
+                    "(default: feedback/). A submission graded into --out by an earlier run, unchanged "
+                    "since (same files, course and options), is not graded again: its row and reasons are "
+                    "reused; new or changed ones are graded and merged in. --regrade grades everything.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    feedback.add_argument("--regrade", action="store_true",
+                          help="grade every submission again instead of reusing the last run's results")
 
     dist = sub.add_parser("dist", parents=[course], help="write the student distribution",
                           description=DIST_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -289,7 +293,7 @@ def _grade(args: argparse.Namespace) -> int:
             interrupt_grace=args.interrupt_grace,
             profile=args.profile, logs_dir=args.logs, scheduler=args.scheduler, memory_mb=args.memory_mb,
             feedback_dir=args.feedback or (Path("feedback") if args.command == "feedback" else None),
-            students=args.student,
+            students=args.student, reuse=args.command == "feedback" and not args.regrade,
         )
     except GraderError as err:
         print(f"error: the grader failed: {err}", file=sys.stderr)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from autograder import COURSE_ROOT
+from autograder import COURSE_ROOT, lastrun
 from autograder.course import GradedCell, graded_cells, load_notebook, source_notebook
 from autograder.errors import Stopped, UsageError
 from autograder.feedback import write_feedback
@@ -68,6 +68,7 @@ def grade_submissions(
     memory_mb: int = DEFAULT_MEMORY_MB,
     feedback_dir: Path | None = None,
     students: list[str] | None = None,
+    reuse: bool = False,
 ) -> list[GradeRow]:
     """Grade every submission under ``submissions_root``, write ``out`` (CSV) and return the rows.
 
@@ -77,7 +78,9 @@ def grade_submissions(
     nbgrader log (hidden-test names and grader messages, for instructors) is kept there; with
     ``feedback_dir``, each student's HTML feedback (:mod:`autograder.feedback`). With ``students``, only
     their submissions are graded and, when ``out`` already exists, their rows replace theirs in it and
-    every other row is kept as it was (a regrade). SIGTERM and SIGHUP
+    every other row is kept as it was (a regrade). Every run with ``out`` records what it graded beside it
+    (:mod:`autograder.lastrun`); with ``reuse``, a submission unchanged since (same files, course and
+    options) keeps its row and reasons from there instead of being graded again. SIGTERM and SIGHUP
     stop the batch as Ctrl-C does (:class:`~autograder.errors.Stopped`, a ``KeyboardInterrupt``):
     every grading process and kernel is killed and nothing is written.
 
@@ -120,13 +123,25 @@ def grade_submissions(
     files = course_files(course_root, assignments)
     results: dict[tuple[str, str], GradeResult] = {}
     pending: list[GradeJob] = []
+    settings = (profile, cell_timeout, interrupt_grace, student_timeout, memory_mb)
+    digests: dict[tuple[str, str], str] = {}
     for sub in submissions:
         if sub.notebook.is_symlink():
             row = GradeRow.zero(sub.student_id, sub.assignment, cells[sub.assignment],
                                 "the submitted notebook is a symbolic link, not a file")
             results[(sub.student_id, sub.assignment)] = GradeResult(row)
         else:
-            pending.append(GradeJob(sub.student_id, sub.assignment, submission_files(sub)))
+            job = GradeJob(sub.student_id, sub.assignment, submission_files(sub))
+            digests[(sub.student_id, sub.assignment)] = lastrun.digest_of(job.files, files, settings)
+            pending.append(job)
+    reused: dict[tuple[str, str], GradeResult] = {}
+    if reuse and out is not None and out.is_file():
+        reused = lastrun.reusable(out, digests, cells)
+        merge = merge or bool(reused)  # the rows of students not found this time stay too
+        results.update(reused)
+        pending = [job for job in pending if (job.student_id, job.assignment) not in reused]
+        echo(f"Reusing {len(reused)} submission(s) unchanged since they were graded into {out}; grading "
+             f"{len(pending)}.")
 
     started = time.monotonic()
     where = f"the Dask cluster at {scheduler}" if scheduler not in (None, "local") else (
@@ -153,6 +168,7 @@ def grade_submissions(
     if out is not None:
         try:
             (merge_csv if merge else write_csv)(ordered, out)
+            lastrun.save(out, {k: r for k, r in results.items() if k not in reused}, digests, keep=merge)
         except (OSError, ValueError) as err:
             raise GraderError(f"could not write the grades to '{out}': {one_line(err)}") from err
         echo(f"Updated {len(ordered)} row(s) of {out}; the other rows are as they were" if merge

@@ -442,3 +442,48 @@ def test_feedback_names_the_syntax_error_behind_a_failing_hidden_test(tmp_path: 
     assert ("the answer cell add raised SyntaxError: invalid syntax (line 2 of the cell), so nothing in it "
             "is defined; then: on the hidden test inputs your code raised NameError") in page, page
     assert page.count("the answer cell add raised") == 1, "the cause belongs to the test right after the cell"
+
+
+def feedback(env: dict[str, str], course: Path, submissions: Path, out: Path,
+             *options: str) -> tuple[int, str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "autograder", "feedback", str(submissions), "--course", str(course),
+         "--out", str(out), "--feedback", str(out.parent / "feedback"), *options],
+        env=env, capture_output=True, text=True, timeout=600,
+    )
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_feedback_reuses_the_last_grading_run_and_regrades_only_what_changed(tmp_path: Path,
+                                                                              env: dict[str, str]) -> None:
+    course = make_course(tmp_path / "course")
+    (course / "source" / ASSIGNMENT / "grading.py").write_text(TINY_GRADING)
+    source = nbformat.read(course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    submitted, out = tmp_path / "submitted", tmp_path / "grades.csv"
+    submit(submitted, "ann", source)
+    submit(submitted, "bob", source, 1, "def add(a, b):\n    return a - b")
+    code, text = grade(env, course, submitted, out)
+    assert code == 0 and out.with_name("grades.csv.run.json").is_file(), text
+    graded = out.read_text()
+    # Nothing changed since: no submission is graded again, the pages still say why bob's test failed.
+    code, text = feedback(env, course, submitted, out)
+    assert code == 0 and "Reusing 2 submission(s) unchanged" in text and "grading 0." in text, text
+    assert out.read_text() == graded
+    page = (tmp_path / "feedback" / "bob" / f"{ASSIGNMENT}.html").read_text()
+    assert "add(2, 5) must be 7" in page and "0/2" in page
+    # Bob fixes his answer: only he is graded again; ann's row stays byte for byte.
+    submit_again = nbformat.from_dict(source)
+    nbformat.write(submit_again, submitted / "bob" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb")
+    code, text = feedback(env, course, submitted, out)
+    assert code == 0 and "Reusing 1 submission(s) unchanged" in text and "grading 1." in text, text
+    rows = read_rows(out)
+    assert (rows["bob"]["score"], rows["ann"]["score"]) == ("5", "5")
+    assert graded.splitlines()[1] == out.read_text().splitlines()[1], "ann's row as it was"
+    assert "add(2, 5) must be 7" not in (tmp_path / "feedback" / "bob" / f"{ASSIGNMENT}.html").read_text()
+    # A changed hidden test invalidates every result; --regrade grades everything whatever changed.
+    (course / "source" / ASSIGNMENT / "grading.py").write_text(TINY_GRADING + "\n# stricter now\n")
+    code, text = feedback(env, course, submitted, out)
+    assert code == 0 and "Reusing 0 submission(s) unchanged" in text and "grading 2." in text, text
+    code, text = feedback(env, course, submitted, out, "--regrade")
+    assert code == 0 and "Reusing" not in text and "Grading 2 submission(s)" in text, text
