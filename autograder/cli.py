@@ -1,5 +1,5 @@
-"""The ``python -m autograder`` command line: ``release``, ``check``, ``collect``, ``grade``, ``feedback`` and
-``dist``.
+"""The ``python -m autograder`` command line: ``release``, ``check``, ``collect``, ``grade``, ``feedback``,
+``gradescope`` and ``dist``.
 
 Exit codes: 0 success, 1 failed (``check``: a visible test fails; ``release``/``grade``: the
 grader itself failed; ``dist``: a solution line would ship), 2 bad usage (the message says what was
@@ -27,6 +27,7 @@ Autograder of the multi-task and meta-learning course (nbgrader underneath).
   collect   unpack an LMS download (a zip of the class's notebooks) into the layout grade reads
   grade     autograde a folder of submissions (hidden tests included) and write grades.csv
   feedback  grade, and write each student's HTML feedback (tests, points, one-line reasons)
+  gradescope  write a Gradescope autograder zip for one assignment (setup.sh, run_autograder, the course)
   dist      write the student distribution (what a class clones: no solutions, no hidden tests)
 
 Run `python -m autograder COMMAND --help` for the options of a command.
@@ -180,6 +181,18 @@ def build_parser() -> argparse.ArgumentParser:
     feedback.add_argument("--regrade", action="store_true",
                           help="grade every submission again instead of reusing the last run's results")
 
+    gradescope = sub.add_parser(
+        "gradescope", parents=[course], help="write a Gradescope autograder zip for one assignment",
+        description="Write the zip to upload as a Gradescope programming assignment's autograder: setup.sh "
+                    "and run_autograder at its root, and the course as git tracks it with this assignment's "
+                    "hidden tests (keep the zip to instructors). run_autograder grades the uploaded notebook "
+                    "with this grader and writes results/results.json in Gradescope's schema (score, and per "
+                    "graded cell: name, score, max_score, status, the one-line reason).",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    gradescope.add_argument("assignment", metavar="ASSIGNMENT", help="e.g. 01_task_definition")
+    gradescope.add_argument("--out", type=Path, default=Path("autograder.zip"), metavar="ZIP",
+                            help="the zip to write (default: autograder.zip)")
+
     dist = sub.add_parser("dist", parents=[course], help="write the student distribution",
                           description=DIST_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     dist.add_argument("out", type=Path, metavar="OUT", help="the folder to write (outside this checkout)")
@@ -207,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
             return _dist(args)
         if args.command == "collect":
             return _collect(args)
+        if args.command == "gradescope":
+            return _gradescope(args)
         return _grade(args)  # grade and feedback
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -263,6 +278,16 @@ def _collect(args: argparse.Namespace) -> int:
     print(result.report())
     if result.placed:
         print(f"Next: python -m autograder grade {args.out} --assignment {args.assignment}")
+    return 0
+
+
+def _gradescope(args: argparse.Namespace) -> int:
+    from autograder.gradescope import build_bundle
+
+    files = build_bundle(args.assignment, args.out, course_root=Path(args.course))
+    print(f"wrote {args.out}: setup.sh, run_autograder and {len(files)} course files (with "
+          f"{args.assignment}'s hidden tests: keep it to instructors). Upload it as the autograder of a "
+          "Gradescope programming assignment.")
     return 0
 
 
