@@ -189,11 +189,15 @@ def _another_assignments_notebook(path: Path, nb: nbformat.NotebookNode) -> str 
     """What to tell a student whose notebook is named after one assignment of the course (as its copy in
     ``work/``) but holds another's tests: graded under that name it would score 0, so it is not checked."""
     released = {p.stem: p for p in (COURSE_ROOT.parent / "notebooks").glob("*.ipynb")}  # the course's own
+
+    def tests_in(name: str) -> set[str]:
+        return {c.grade_id for c in graded_cells(load_notebook(released[name])) if c.is_test}
+
     if path.stem not in released:
         return None
-    tests_of = {name: {c.grade_id for c in graded_cells(load_notebook(p)) if c.is_test}
-                for name, p in released.items()}
-    wrong = not_this_assignment(nb.cells, path.stem, tests_of)
+    if not_this_assignment(nb.cells, path.stem, {path.stem: tests_in(path.stem)}) is None:
+        return None  # its own notebook's tests (the usual case): no other notebook is read
+    wrong = not_this_assignment(nb.cells, path.stem, {name: tests_in(name) for name in released})
     if wrong is None:
         return None
     return (f"'{path}' is not checked: {wrong}. Graded as {path.stem} it would score 0. Put your answers "

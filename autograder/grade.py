@@ -123,7 +123,8 @@ def grade_submissions(
     files = course_files(course_root, assignments)
     results: dict[tuple[str, str], GradeResult] = {}
     pending: list[GradeJob] = []
-    settings = (profile, cell_timeout, interrupt_grace, student_timeout, memory_mb)
+    options_key = (profile, cell_timeout, interrupt_grace, student_timeout, memory_mb)
+    setting = lastrun.setting_digest(files, options_key)  # once per batch, not once per student
     digests: dict[tuple[str, str], str] = {}
     for sub in submissions:
         if sub.notebook.is_symlink():
@@ -132,7 +133,7 @@ def grade_submissions(
             results[(sub.student_id, sub.assignment)] = GradeResult(row)
         else:
             job = GradeJob(sub.student_id, sub.assignment, submission_files(sub))
-            digests[(sub.student_id, sub.assignment)] = lastrun.digest_of(job.files, files, settings)
+            digests[(sub.student_id, sub.assignment)] = lastrun.digest_of(job.files, setting)
             pending.append(job)
     reused: dict[tuple[str, str], GradeResult] = {}
     if reuse and out is not None and out.is_file():

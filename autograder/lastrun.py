@@ -7,8 +7,8 @@ from here when the digest still matches, and grades only the submissions that ar
 them after the course or the options changed): writing feedback after a grading run costs no second run.
 
 Example:
-    >>> digest_of({"a.ipynb": b"{}"}, {"cfg.py": b""}, ("smoke",)) == digest_of({"a.ipynb": b"{}"},
-    ...                                                                        {"cfg.py": b""}, ("smoke",))
+    >>> setting = setting_digest({"cfg.py": b""}, ("smoke",))
+    >>> digest_of({"a.ipynb": b"{}"}, setting) == digest_of({"a.ipynb": b"{}"}, setting)
     True
 """
 
@@ -38,16 +38,23 @@ def run_file(out: Path) -> Path:
     return Path(out).with_name(Path(out).name + ".run.json")
 
 
-def digest_of(files: dict[str, bytes], course: dict[str, bytes], options: tuple) -> str:
-    """A digest of everything that decides a submission's grade: its files, the course's files (notebooks,
-    hidden tests, configuration) and the grading options."""
+def _files_digest(files: dict[str, bytes]) -> str:
     h = hashlib.sha256()
-    for part in (files, course):
-        for name in sorted(part):
-            h.update(name.encode() + b"\0" + hashlib.sha256(part[name]).digest())
-        h.update(b"\1")
-    h.update(repr(options).encode())
+    for name in sorted(files):
+        h.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
     return h.hexdigest()
+
+
+def setting_digest(course: dict[str, bytes], options: tuple) -> str:
+    """A digest of what decides every grade of a batch: the course's files (notebooks, hidden tests,
+    configuration) and the grading options. Computed once per batch."""
+    return hashlib.sha256(f"{_files_digest(course)}\1{options!r}".encode()).hexdigest()
+
+
+def digest_of(files: dict[str, bytes], setting: str) -> str:
+    """A digest of everything that decides a submission's grade: its files and the batch's
+    :func:`setting_digest`."""
+    return hashlib.sha256(f"{_files_digest(files)}\1{setting}".encode()).hexdigest()
 
 
 def load(out: Path) -> dict[str, dict]:

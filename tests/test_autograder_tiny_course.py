@@ -79,9 +79,10 @@ def env(tmp_path: Path) -> dict[str, str]:
     return {**os.environ, **isolated_environment(tmp_path / "home", "smoke"), MARK_VARIABLE: str(tmp_path)}
 
 
-def grade(env: dict[str, str], course: Path, submissions: Path, out: Path, *options: str) -> tuple[int, str]:
+def grade(env: dict[str, str], course: Path, submissions: Path, out: Path, *options: str,
+          command: str = "grade") -> tuple[int, str]:
     proc = subprocess.run(
-        [sys.executable, "-m", "autograder", "grade", str(submissions), "--course", str(course),
+        [sys.executable, "-m", "autograder", command, str(submissions), "--course", str(course),
          "--out", str(out), *options],
         env=env, capture_output=True, text=True, timeout=600,
     )
@@ -426,12 +427,23 @@ def test_mul(t):
 """
 
 
+def feedback(env: dict[str, str], course: Path, submissions: Path, out: Path,
+             *options: str) -> tuple[int, str]:
+    return grade(env, course, submissions, out, "--feedback", str(out.parent / "feedback"), *options,
+                 command="feedback")
+
+
+def graded_course(root: Path) -> tuple[Path, nbformat.NotebookNode]:
+    """:func:`make_course` with hidden tests in a grading.py (TINY_GRADING), and its instructor notebook."""
+    course = make_course(root)
+    (course / "source" / ASSIGNMENT / "grading.py").write_text(TINY_GRADING)
+    return course, nbformat.read(course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+
+
 @pytest.mark.slow
 def test_feedback_names_the_syntax_error_behind_a_failing_hidden_test(tmp_path: Path,
                                                                       env: dict[str, str]) -> None:
-    course = make_course(tmp_path / "course")
-    (course / "source" / ASSIGNMENT / "grading.py").write_text(TINY_GRADING)
-    source = nbformat.read(course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    course, source = graded_course(tmp_path / "course")
     submit(tmp_path / "submitted", "dee", source, 1, "def add(a, b):\n    return a +")
     code, text = grade(env, course, tmp_path / "submitted", tmp_path / "grades.csv", "--feedback",
                        str(tmp_path / "feedback"))
@@ -444,22 +456,10 @@ def test_feedback_names_the_syntax_error_behind_a_failing_hidden_test(tmp_path: 
     assert page.count("the answer cell add raised") == 1, "the cause belongs to the test right after the cell"
 
 
-def feedback(env: dict[str, str], course: Path, submissions: Path, out: Path,
-             *options: str) -> tuple[int, str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "autograder", "feedback", str(submissions), "--course", str(course),
-         "--out", str(out), "--feedback", str(out.parent / "feedback"), *options],
-        env=env, capture_output=True, text=True, timeout=600,
-    )
-    return proc.returncode, proc.stdout + proc.stderr
-
-
 @pytest.mark.slow
 def test_feedback_reuses_the_last_grading_run_and_regrades_only_what_changed(tmp_path: Path,
                                                                               env: dict[str, str]) -> None:
-    course = make_course(tmp_path / "course")
-    (course / "source" / ASSIGNMENT / "grading.py").write_text(TINY_GRADING)
-    source = nbformat.read(course / "source" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
+    course, source = graded_course(tmp_path / "course")
     submitted, out = tmp_path / "submitted", tmp_path / "grades.csv"
     submit(submitted, "ann", source)
     submit(submitted, "bob", source, 1, "def add(a, b):\n    return a - b")
