@@ -52,6 +52,7 @@ BUDGETS_S: dict[str, dict[str, float]] = {
     "04_fine_tuning": {"smoke": 30, "laptop": 240},  # laptop: the first run, pre-training included
     "05_blackbox_meta_learning": {"smoke": 45, "laptop": 300},
     "06_maml_hessian": {"smoke": 30, "laptop": 240},
+    "07_nonparametric_meta_learning": {"smoke": 45, "laptop": 300},
 }
 
 # A single cell may take at most this multiple of the whole notebook's budget before it is stopped:

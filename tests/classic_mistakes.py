@@ -214,6 +214,19 @@ MISTAKES["06_maml_hessian"] = [
             "the first-order meta-gradient evaluated at theta instead of at the adapted parameters"),
 ]
 
+MISTAKES["07_nonparametric_meta_learning"] = [
+    Mistake("class_major_reshape", "prototypes", "test_prototypes",
+            "return sums / counts",
+            "return support_z.view(support_z.shape[0], n_way, -1, support_z.shape[-1]).mean(dim=2)",
+            "the support set assumed class-major and balanced: a reshape to (B, N, K, D) and a mean over K"),
+    Mistake("distance_not_squared", "prototypical_logits", "test_prototypical_logits",
+            "return -(differences ** 2).sum(dim=-1)", "return -(differences ** 2).sum(dim=-1).sqrt()",
+            "the Euclidean distance instead of its square: no longer a linear classifier, another softmax"),
+    Mistake("episodes_mixed_by_the_reshape", "proto_loss", "test_proto_loss",
+            ".view(b, s, -1)  # (B*S", ".view(s, b, -1).transpose(0, 1)  # (B*S",
+            "the embeddings reshaped as (S, B, D), but flatten(0, 1) put the episodes first: episodes mix"),
+]
+
 
 #: The mistakes graded end to end as submissions (test_autograder_grade.py): those listed above.
 END_TO_END: frozenset[str] = frozenset(m.name for mistakes in MISTAKES.values() for m in mistakes)
@@ -222,7 +235,8 @@ ALTERNATIVES: dict[str, list[Alternative]] = {}
 """Per assignment, valid alternatives that must keep full marks."""
 
 for _assignment in ["01_task_definition", "02_mtl_conditioning", "03_negative_transfer", "04_fine_tuning",
-                    "05_blackbox_meta_learning", "06_maml_hessian"]:
+                    "05_blackbox_meta_learning", "06_maml_hessian",
+                    "07_nonparametric_meta_learning"]:
     _extra = importlib.import_module(f"catalogue_{_assignment[:2]}")
     MISTAKES.setdefault(_assignment, []).extend(_extra.MISTAKES)
     ALTERNATIVES.setdefault(_assignment, []).extend(_extra.ALTERNATIVES)

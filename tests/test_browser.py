@@ -50,6 +50,7 @@ EXPECTED: dict[str, dict[str, int]] = {
     "04_fine_tuning": {"images": 6, "sliders": 0, "buttons": 0},
     "05_blackbox_meta_learning": {"images": 7, "sliders": 0, "buttons": 0},
     "06_maml_hessian": {"images": 4, "sliders": 0, "buttons": 0},
+    "07_nonparametric_meta_learning": {"images": 3, "sliders": 0, "buttons": 0},
 }
 
 pytestmark = pytest.mark.slow
