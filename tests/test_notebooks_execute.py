@@ -224,7 +224,7 @@ CLAIMS: dict[str, list[tuple[str, str, str | float]]] = {
         ("first order, 8 inner steps: MB held", "<", "second order, 8 inner steps: MB held"),
     ],
     # The course's target is at most 20 % error on the official runs (measured: 18.8 %, seeds 15.5 / 21.0 /
-    # 20.0); the test allows 25 %, because another CPU's rounding moves the mean of three seeds by a point or two.
+    # 20.0); the test allows 25 %: another CPU's rounding moves the mean of three seeds by a point or two.
     "07_nonparametric_meta_learning": [
         ("20-way one-shot error, prototypical network", "<", 0.25),
         ("20-way one-shot error, prototypical network", "<",
