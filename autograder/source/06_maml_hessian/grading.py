@@ -242,6 +242,11 @@ def test_hessian_vector_product(t):
     model = mlp(sizes, state)
     params = list(model.parameters())
     v = [torch.randn(p.shape, generator=g, dtype=F64) for p in params]
+    # Two more calls vary the loss, the parameters and the vector: a cross-entropy with respect to the
+    # first layer only, and a non-quadratic function of one tensor whose Hessian is diagonal and known.
+    labels = torch.randint(0, 2, (11,), generator=g)
+    v_first = [torch.randn(p.shape, generator=g, dtype=F64) for p in params[:2]]
+    w, u = randn(g, 4, 5), randn(g, 4, 5)
     out = t.run(
         probe(BUILD_MLP, """
         import torch.autograd.functional as taf
@@ -261,19 +266,26 @@ def test_hessian_vector_product(t):
             raise AssertionError("a Hessian-vector product must not form the Hessian or a Jacobian")
         saved = (taf.hessian, taf.jacobian, tf.hessian, tf.jacrev, tf.jacfwd)
         taf.hessian = taf.jacobian = tf.hessian = tf.jacrev = tf.jacfwd = no_hessian
+        hv = first_layer = cubic = None
         try:
             hv = list(hessian_vector_product(loss, params, inputs["v"]))
+            for hook in hooks:
+                hook.remove()
+            ce = F.cross_entropy(model(inputs["x"]), inputs["labels"])
+            first_layer = list(hessian_vector_product(ce, params[:2], inputs["v_first"]))
+            w = inputs["w"].clone().requires_grad_()
+            cubic = list(hessian_vector_product((w ** 3).sum() + (w.sin() * w).sum(), [w], [inputs["u"]]))
         except Exception:
             if not formed:
                 raise
-            hv = None
         finally:
             taf.hessian, taf.jacobian, tf.hessian, tf.jacrev, tf.jacfwd = saved
             for hook in hooks:
                 hook.remove()
-        result = {"hv": hv, "formed": bool(formed), "passes": passes}
+        result = {"hv": hv, "formed": bool(formed), "passes": passes, "first_layer": first_layer,
+                  "cubic": cubic}
         """),
-        sizes=sizes, state=state, x=x, y=y, v=v,
+        sizes=sizes, state=state, x=x, y=y, v=v, labels=labels, v_first=v_first, w=w, u=u,
     )
     assert not out["formed"], "a Hessian-vector product must not form the Hessian or a Jacobian"
     most = max(out["passes"])
@@ -295,6 +307,29 @@ def test_hessian_vector_product(t):
         "one tensor per parameter, with its shape"
     assert torch.allclose(torch.cat([h.flatten() for h in hv]), expected, atol=1e-10), \
         "H v against the explicit Hessian"
+
+    def first_layer_loss(vec):
+        chunks = vec.split([p.numel() for p in params[:2]])
+        weights = dict(zip(names, (p.detach() for p in params), strict=True))
+        weights.update({k: c.view_as(p) for k, c, p in zip(names[:2], chunks, params[:2], strict=True)})
+        return F.cross_entropy(functional_call(model, weights, (x,)), labels)
+
+    hessian = torch.autograd.functional.hessian(first_layer_loss,
+                                                torch.cat([p.detach().flatten() for p in params[:2]]))
+    expected = hessian @ torch.cat([u_.flatten() for u_ in v_first])
+    got = out["first_layer"]
+    assert got is not None and len(got) == 2 and \
+        all(h.shape == p.shape for h, p in zip(got, params[:2], strict=True)), \
+        "with the first layer's weight and bias as params (another loss, another vector): one tensor " \
+        "per parameter, with its shape"
+    assert torch.allclose(torch.cat([h.flatten() for h in got]), expected, atol=1e-10), \
+        "H v with respect to the first layer only, for a cross-entropy loss, against the explicit Hessian"
+    cubic = out["cubic"]
+    expected = (6 * w + 2 * w.cos() - w * w.sin()) * u  # the Hessian of sum(w^3 + w sin w) is diagonal
+    assert cubic is not None and len(cubic) == 1 and cubic[0].shape == w.shape, \
+        "for one parameter tensor, a list of one tensor of its shape"
+    assert torch.allclose(cubic[0], expected, atol=1e-10), \
+        "H v of sum(w**3 + w * sin(w)) must be (6 w + 2 cos w - w sin w) * v, elementwise"
 
 
 def test_first_order_meta_gradient(t):
