@@ -103,6 +103,26 @@ MISTAKES: list[Mistake] = [
     Mistake("mask_of_fixed_length", "causal_mask", "test_causal_mask",
             "torch.ones(length, length,", "torch.ones(3, 3,",
             "the size of the visible example hard-coded instead of the length argument"),
+    # -- meta_training_step -----------------------------------------------------------------------------
+    Mistake("gradients_never_cleared", "meta_training_step", "test_meta_training_step",
+            "    optimizer.zero_grad()\n", "",
+            "no zero_grad: every step adds its gradient to all the previous ones"),
+    Mistake("gradients_cleared_after_backward", "meta_training_step", "test_meta_training_step",
+            "    optimizer.zero_grad()\n    loss.backward()\n",
+            "    loss.backward()\n    optimizer.zero_grad()\n",
+            "zero_grad between backward and step: the new gradients are thrown away before they are used"),
+    Mistake("step_before_backward", "meta_training_step", "test_meta_training_step",
+            "    loss.backward()\n    optimizer.step()\n", "    optimizer.step()\n    loss.backward()\n",
+            "the optimiser steps before backward: it applies the gradients of the previous step"),
+    Mistake("loss_on_the_support_positions", "meta_training_step", "test_meta_training_step",
+            "loss = query_loss(logits, query_y)", "loss = query_loss(logits[:, :query_y.shape[1]], query_y)",
+            "the loss taken on the first M positions, which are support rows"),
+    Mistake("graph_returned", "meta_training_step", "test_meta_training_step",
+            "return loss.detach(), logits.detach()", "return loss, logits",
+            "the loss and logits returned with their graph: every step's activations stay alive"),
+    Mistake("logits_after_the_step", "meta_training_step", "test_meta_training_step",
+            "return loss.detach(), logits.detach()", "return loss.detach(), model(sequence).detach()",
+            "the logits recomputed after the step instead of the ones the loss was computed from"),
 ]
 
 ALTERNATIVES: list[Alternative] = [
@@ -192,4 +212,19 @@ ALTERNATIVES: list[Alternative] = [
                 "return torch.ones(length, length, dtype=torch.bool, device=device).triu(diagonal=1)",
                 "return torch.triu(torch.ones(length, length, device=device), diagonal=1).bool()",
                 "a float upper triangle turned into booleans"),
+    # -- meta_training_step -----------------------------------------------------------------------------
+    Alternative("model_zero_grad_first", "meta_training_step", "test_meta_training_step",
+                "    logits = model(sequence)                  # (B, S+M, C)\n"
+                "    loss = query_loss(logits, query_y)\n    optimizer.zero_grad()\n",
+                "    model.zero_grad()\n    logits = model(sequence)\n"
+                "    loss = query_loss(logits, query_y)\n",
+                "the model's gradients cleared first, before the forward pass (the optimiser holds exactly "
+                "them)"),
+    Alternative("zero_grad_keeps_tensors", "meta_training_step", "test_meta_training_step",
+                "optimizer.zero_grad()", "optimizer.zero_grad(set_to_none=False)",
+                "gradients zeroed in place instead of set to None"),
+    Alternative("detached_item_tensor", "meta_training_step", "test_meta_training_step",
+                "return loss.detach(), logits.detach()",
+                "with torch.no_grad():\n        return loss.clone(), logits.clone()",
+                "copies made under no_grad, which carry no graph either"),
 ]

@@ -5,6 +5,8 @@ Each ``test_*`` function is named after a test cell's ``grade_id``. ``t.run(code
 every comparison stays here (see ``autograder/hidden.py``).
 """
 
+import textwrap
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -242,3 +244,75 @@ def test_sample_episodes(t):
         assert got == expected, (f"{call} must raise ValueError (got {got or 'no error'})" if expected
                                  else f"{call} fits and must not raise (got {got})")
     assert out["good"] == [6, 5], "the largest episodes that fit (N = C, K + Q = D) must be accepted"
+
+
+# Runs `calls` with a correct query_loss in place of the student's (a mistake there costs the points of its
+# own test, not meta_training_step's), then puts the student's back.
+WITH_REFERENCE_QUERY_LOSS = """
+global query_loss
+students_query_loss = query_loss
+def query_loss(logits, query_y):
+    m = query_y.shape[1]
+    return F.cross_entropy(logits[:, -m:].reshape(-1, logits.shape[-1]), query_y.reshape(-1))
+try:
+{calls}
+finally:
+    query_loss = students_query_loss
+"""
+
+STEP_OPTIMIZERS = {"SGD with momentum": (torch.optim.SGD, {"lr": 0.1, "momentum": 0.9}),
+                   "Adam": (torch.optim.Adam, {"lr": 0.01})}
+
+
+def step_learner(state):
+    model = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 4)).double()
+    model.load_state_dict(state)
+    return model
+
+
+def test_meta_training_step(t):
+    g = torch.Generator().manual_seed(8)
+    shapes = {"0.weight": (8, 6), "0.bias": (8,), "2.weight": (4, 8), "2.bias": (4,)}
+    state = {k: 0.5 * torch.randn(shape, generator=g, dtype=torch.float64) for k, shape in shapes.items()}
+    # Two consecutive steps on different batches (sequence lengths and numbers of queries differ), starting
+    # from stale gradients that a correct step clears first.
+    batches = [(torch.randn(b, length, 6, generator=g, dtype=torch.float64),
+                torch.randint(0, 4, (b, m), generator=g)) for b, length, m in [(5, 7, 3), (3, 9, 5)]]
+    code = textwrap.indent(textwrap.dedent("""
+        result = {}
+        for name, (make, kwargs) in inputs["optimizers"].items():
+            model = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 4)).double()
+            model.load_state_dict(inputs["state"])
+            optimizer = getattr(torch.optim, make)(model.parameters(), **kwargs)
+            for p in model.parameters():
+                p.grad = torch.full_like(p, 50.0)
+            steps = []
+            for sequence, query_y in inputs["batches"]:
+                loss, logits = meta_training_step(model, optimizer, sequence, query_y)
+                steps.append({"loss": loss.detach(), "logits": logits.detach(),
+                              "graph": bool(loss.requires_grad or logits.requires_grad),
+                              "state": {k: v.detach().clone() for k, v in model.state_dict().items()}})
+            result[name] = steps
+        """).strip("\n"), "    ")
+    out = t.run(WITH_REFERENCE_QUERY_LOSS.replace("{calls}", code), state=state, batches=batches,
+                optimizers={name: (make.__name__, kw) for name, (make, kw) in STEP_OPTIMIZERS.items()})
+    for name, (make, kwargs) in STEP_OPTIMIZERS.items():
+        model = step_learner(state)
+        optimizer = make(model.parameters(), **kwargs)
+        for i, ((sequence, query_y), got) in enumerate(zip(batches, out[name], strict=True)):
+            where = f" ({name}, step {i + 1})"
+            logits = model(sequence)
+            m = query_y.shape[1]
+            loss = F.cross_entropy(logits[:, -m:].reshape(-1, 4), query_y.reshape(-1))
+            assert not got["graph"], "return the loss and the logits without their graph (.detach())" + where
+            assert torch.allclose(got["loss"], loss.detach(), atol=1e-10), \
+                "the loss returned must be the query loss before the step" + where
+            assert torch.allclose(got["logits"], logits.detach(), atol=1e-10), \
+                "the logits returned must be the learner's, before the step" + where
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            stepped = all(torch.allclose(got["state"][k], v, atol=1e-10)
+                          for k, v in model.state_dict().items())
+            assert stepped, "after the step the parameters must be one optimiser step on the query loss's " \
+                "gradient, the previous gradients cleared first" + where
