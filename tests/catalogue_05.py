@@ -223,7 +223,7 @@ ALTERNATIVES: list[Alternative] = [
     Alternative("zero_grad_keeps_tensors", "meta_training_step", "test_meta_training_step",
                 "optimizer.zero_grad()", "optimizer.zero_grad(set_to_none=False)",
                 "gradients zeroed in place instead of set to None"),
-    Alternative("detached_item_tensor", "meta_training_step", "test_meta_training_step",
+    Alternative("copies_under_no_grad", "meta_training_step", "test_meta_training_step",
                 "return loss.detach(), logits.detach()",
                 "with torch.no_grad():\n        return loss.clone(), logits.clone()",
                 "copies made under no_grad, which carry no graph either"),
