@@ -139,8 +139,8 @@ def check_notebook(
 ) -> list[TestOutcome]:
     """Run a notebook and report its visible tests; returns one outcome per test cell.
 
-    With ``hints``, each failing test is followed by its exercise's hints (see :mod:`autograder.hints`),
-    indented, from the idea to the API.
+    Each failing test is followed by where its exercise is (``in: exercise f, section 2 · ...``) and, with
+    ``hints``, by that exercise's hints (see :mod:`autograder.hints`), indented, from the idea to the API.
 
     Example:
         >>> outcomes = check_notebook(Path("notebooks/01_task_definition.ipynb"))  # doctest: +SKIP
@@ -160,9 +160,10 @@ def check_notebook(
         )
     if (wrong := _another_assignments_notebook(path, nb)) is not None:
         raise UsageError(wrong)
-    from autograder.hints import hints_by_test
+    from autograder.hints import exercise_labels, hints_by_test
 
     hints_of = hints_by_test(nb) if hints else {}
+    where = exercise_labels(nb)
     echo(f"Checking {path} (profile {profile}, up to {cell_timeout} s per cell) ...")
     outcomes: list[TestOutcome] = []
     with tempfile.TemporaryDirectory(prefix="mtml-check-") as tmp:
@@ -179,6 +180,8 @@ def check_notebook(
             causes = []
             outcomes.append(outcome)
             echo(outcome.line())
+            if not outcome.passed and outcome.grade_id in where:
+                echo(f"      in: {where[outcome.grade_id]}")
             for hint in [] if outcome.passed else hints_of.get(outcome.grade_id, []):
                 echo(f"      {hint.plain()}")
     echo(summary_line(outcomes))

@@ -25,18 +25,21 @@ th, td { text-align: left; padding: .35rem .6rem; border-bottom: 1px solid #ddd;
 """
 
 
-def feedback_html(result: GradeResult) -> str:
-    """The feedback page of one submission.
+def feedback_html(result: GradeResult, where: dict[str, str] | None = None) -> str:
+    """The feedback page of one submission; ``where`` says under each test where its exercise is
+    (``{grade_id: "exercise f, section 2 · Title"}``, from :func:`autograder.hints.exercise_labels`).
 
     Example:
         >>> from autograder.results import GradeRow
         >>> from autograder.course import GradedCell
         >>> from autograder.worker import GradeResult
         >>> row = GradeRow("alice", "01_x", [GradedCell("test_a", 2.0, True)], {"test_a": 0.0})
-        >>> "must be positive" in feedback_html(GradeResult(row, {"test_a": "x must be positive"}))
-        True
+        >>> page = feedback_html(GradeResult(row, {"test_a": "x must be positive"}),
+        ...                      {"test_a": "exercise a, section 1 · Start"})
+        >>> "must be positive" in page, "exercise a, section 1 · Start" in page
+        (True, True)
     """
-    row = result.row
+    row, where = result.row, where or {}
     lines = []
     for cell in row.cells:
         earned = row.scores.get(cell.grade_id)
@@ -49,7 +52,8 @@ def feedback_html(result: GradeResult) -> str:
             reason = result.reasons.get(cell.grade_id) or (row.status if row.status != "ok" else "")
         earned_text = "–" if earned is None else format_points(earned)
         lines.append(
-            f"<tr><td><code>{html.escape(cell.grade_id)}</code></td>"
+            f"<tr><td><code>{html.escape(cell.grade_id)}</code>"
+            f"{_exercise_note(where.get(cell.grade_id, ''))}</td>"
             f"<td>{earned_text}/{format_points(cell.points)}</td>"
             f'<td class="{css}">{verdict}</td><td>{html.escape(reason)}</td></tr>'
         )
@@ -69,8 +73,15 @@ def feedback_html(result: GradeResult) -> str:
     )
 
 
-def write_feedback(results: list[GradeResult], folder: Path) -> list[Path]:
+def _exercise_note(where: str) -> str:
+    return f'<br><span class="note">{html.escape(where)}</span>' if where else ""
+
+
+def write_feedback(results: list[GradeResult], folder: Path,
+                   where: dict[str, dict[str, str]] | None = None) -> list[Path]:
     """Write ``folder/<student_id>/<assignment>.html`` for every result; returns the paths.
+
+    ``where`` maps an assignment to ``{test grade_id: where its exercise is}`` (see :func:`feedback_html`).
 
     Example:
         >>> write_feedback(results, Path("feedback"))  # doctest: +SKIP
@@ -80,6 +91,6 @@ def write_feedback(results: list[GradeResult], folder: Path) -> list[Path]:
     for result in results:
         path = Path(folder) / result.row.student_id / f"{result.row.assignment}.html"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(feedback_html(result), encoding="utf-8")
+        path.write_text(feedback_html(result, (where or {}).get(result.row.assignment)), encoding="utf-8")
         written.append(path)
     return written

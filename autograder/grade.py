@@ -26,6 +26,7 @@ from autograder.course import GradedCell, graded_cells, load_notebook, source_no
 from autograder.errors import Stopped, UsageError
 from autograder.feedback import write_feedback
 from autograder.hidden import one_line
+from autograder.hints import exercise_labels
 from autograder.processes import kill_batch, kill_process_tree  # noqa: F401 (kill_process_tree: re-export)
 from autograder.results import GradeRow, format_table, merge_csv, read_grades_csv, write_csv
 from autograder.sandbox import describe, sandbox_policy
@@ -180,7 +181,8 @@ def grade_submissions(
             (Path(logs_dir) / log_name(student, name)).write_text(result.log, encoding="utf-8")
         echo(f"Grading logs in {logs_dir}")
     if feedback_dir is not None:
-        written = write_feedback([results[key] for key in sorted(results)], Path(feedback_dir))
+        where = {a: exercise_labels(load_notebook(source_notebook(course_root, a))) for a in assignments}
+        written = write_feedback([results[key] for key in sorted(results)], Path(feedback_dir), where)
         echo(f"Feedback for {len(written)} submission(s) in {feedback_dir}")
     return ordered
 

@@ -29,8 +29,9 @@ import zipfile
 from pathlib import Path
 
 from autograder import COURSE_ROOT, lastrun
-from autograder.course import SOURCE_DIR, list_assignments
+from autograder.course import SOURCE_DIR, list_assignments, load_notebook, source_notebook
 from autograder.errors import UsageError
+from autograder.hints import exercise_labels
 
 SETUP_SH = """#!/usr/bin/env bash
 # Gradescope runs this once, in /autograder/source, when it builds the autograder image.
@@ -99,8 +100,11 @@ def build_bundle(assignment: str, out: Path, course_root: Path = COURSE_ROOT) ->
     return files
 
 
-def results_json(rows: list, reasons: dict[str, str], note: str = "") -> dict:
-    """Gradescope's results for one graded submission (``rows``: its one GradeRow, or none)."""
+def results_json(rows: list, reasons: dict[str, str], note: str = "",
+                 where: dict[str, str] | None = None) -> dict:
+    """Gradescope's results for one graded submission (``rows``: its one GradeRow, or none); each test is
+    named by its id and, from ``where`` (:func:`autograder.hints.exercise_labels`), where its exercise is."""
+    where = where or {}
     if not rows:
         return {"score": 0, "output": note or "No notebook was graded.", "tests": []}
     row = rows[0]
@@ -108,7 +112,8 @@ def results_json(rows: list, reasons: dict[str, str], note: str = "") -> dict:
     for cell in row.cells:
         earned = row.scores.get(cell.grade_id)
         passed = earned is not None and earned >= cell.points
-        tests.append({"name": cell.grade_id, "score": earned or 0.0, "max_score": cell.points,
+        name = f"{cell.grade_id} ({where[cell.grade_id]})" if cell.grade_id in where else cell.grade_id
+        tests.append({"name": name, "score": earned or 0.0, "max_score": cell.points,
                       "status": "passed" if passed else "failed", "visibility": "visible",
                       "output": "" if passed else reasons.get(cell.grade_id) or (
                           row.status if row.status != "ok" else "")})
@@ -144,7 +149,8 @@ def run(root: Path, assignment: str, course_root: Path = COURSE_ROOT) -> dict:
                 reasons = lastrun.load(out).get(f"{STUDENT}/{assignment}", {}).get("reasons", {})
             except (GraderError, UsageError) as err:
                 note = f"The autograder failed ({err}); ask your instructor."
-    results = results_json(rows, reasons, note)
+    where = exercise_labels(load_notebook(source_notebook(course_root, assignment)))
+    results = results_json(rows, reasons, note, where)
     (root / "results").mkdir(parents=True, exist_ok=True)
     (root / "results" / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
     return results

@@ -112,6 +112,33 @@ def exercise_of_tests(nb: Any) -> dict[str, str]:
     return tested
 
 
+def exercise_labels(nb: Any) -> dict[str, str]:
+    """``{test grade_id: where its exercise is}``: the exercise's name and the numbered section (the nearest
+    ``## `` heading above its answer cell), so a student reading a report finds the cell to fix.
+
+    Example:
+        >>> from nbformat.v4 import new_notebook, new_code_cell, new_markdown_cell
+        >>> answer, test = new_code_cell("def add(): ..."), new_code_cell("assert add()")
+        >>> answer.metadata["nbgrader"] = {"solution": True, "grade": False, "grade_id": "add"}
+        >>> test.metadata["nbgrader"] = {"solution": False, "grade": True, "grade_id": "test_add"}
+        >>> heading = new_markdown_cell("## 2 · Adding\\n\\nText.\\n### A subsection")
+        >>> exercise_labels(new_notebook(cells=[heading, answer, test]))
+        {'test_add': 'exercise add, section 2 · Adding'}
+    """
+    section = None
+    sections: dict[str, str | None] = {}
+    for cell in nb["cells"]:
+        if cell.get("cell_type") == "markdown":
+            source = cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+            for line in source.splitlines():
+                if line.startswith("## "):
+                    section = " ".join(line[3:].split())
+        elif is_answer_cell(cell):
+            sections[str(cell["metadata"]["nbgrader"].get("grade_id"))] = section
+    return {test: f"exercise {name}" + (f", section {sections[name]}" if sections.get(name) else "")
+            for test, name in exercise_of_tests(nb).items()}
+
+
 def hints_by_test(nb: Any) -> dict[str, list[Hint]]:
     """``{test grade_id: the hints of the exercise it tests}`` (``[]`` for an exercise without hints)."""
     hints = exercise_hints(nb)

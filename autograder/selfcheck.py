@@ -27,7 +27,7 @@ from typing import Any
 from autograder.check import TestOutcome, error_summary, summary_line
 from autograder.course import format_points, is_test_cell, load_notebook
 from autograder.errors import UsageError
-from autograder.hints import Hint, hints_by_test, progressive_html
+from autograder.hints import Hint, exercise_labels, hints_by_test, progressive_html
 
 #: What the table says about how it checked (the issue of "which work did it see").
 HOW_LIVE = (
@@ -52,6 +52,7 @@ class VisibleTest:
     points: float
     source: str
     hints: tuple[Hint, ...] = ()
+    exercise: str = ""  # where its exercise is: "exercise f, section 2 · Title" (autograder.hints)
 
 
 def notebook_path(user_ns: dict[str, Any] | None = None) -> Path | None:
@@ -83,11 +84,11 @@ def visible_tests(path: Path) -> list[VisibleTest]:
         ['test_one_hot_descriptors']
     """
     nb = load_notebook(Path(path))
-    hints = hints_by_test(nb)
+    hints, where = hints_by_test(nb), exercise_labels(nb)
     tests = [
         VisibleTest(grade_id := str(cell.metadata["nbgrader"].get("grade_id", "?")),
                     float(cell.metadata["nbgrader"].get("points", 0)), cell.source,
-                    tuple(hints.get(grade_id, ())))
+                    tuple(hints.get(grade_id, ())), where.get(grade_id, ""))
         for cell in nb.cells
         if is_test_cell(cell)
     ]
@@ -161,19 +162,23 @@ def _run_quietly(test: VisibleTest, shell: Any) -> BaseException | None:
 
 
 def report_html(outcomes: list[TestOutcome], path: Path, how: str = HOW_LIVE,
-                hints: dict[str, tuple[Hint, ...]] | None = None) -> str:
+                hints: dict[str, tuple[Hint, ...]] | None = None, where: dict[str, str] | None = None) -> str:
     """The table the button shows: summary, one row per test (``data-grade-id``, ``data-result``), how.
 
+    Under each test's id, where its exercise is (``where``: ``{grade_id: "exercise f, section 2 · ..."}``).
     A failing test whose exercise has hints offers them in its last column, one at a time (nested
     disclosures: the next hint opens inside the previous one); a passing test offers none.
 
     Example:
         >>> hints = {"test_a": (Hint("Hint 1 · the idea", "compare x with y"),)}
-        >>> text = report_html([TestOutcome("test_a", 1.0, False, "x < y")], Path("01.ipynb"), hints=hints)
+        >>> text = report_html([TestOutcome("test_a", 1.0, False, "x < y")], Path("01.ipynb"), hints=hints,
+        ...                    where={"test_a": "exercise a, section 1 · Start"})
         >>> 'data-grade-id="test_a" data-result="FAIL"' in text, "x &lt; y" in text, "Show a hint" in text
         (True, True, True)
+        >>> '<small class="mtml-exercise">exercise a, section 1 · Start</small>' in text
+        True
     """
-    hints = hints or {}
+    hints, where = hints or {}, where or {}
     rows = []
     for o in outcomes:
         verdict = "PASS" if o.passed else "FAIL"
@@ -181,7 +186,8 @@ def report_html(outcomes: list[TestOutcome], path: Path, how: str = HOW_LIVE,
         earned = format_points(o.points if o.passed else 0.0)
         rows.append(
             f'<tr data-grade-id="{html.escape(o.grade_id)}" data-result="{verdict}">'
-            f"<td><code>{html.escape(o.grade_id)}</code></td><td>{earned}/{format_points(o.points)}</td>"
+            f"<td><code>{html.escape(o.grade_id)}</code>{exercise_note(where.get(o.grade_id, ''))}</td>"
+            f"<td>{earned}/{format_points(o.points)}</td>"
             f'<td style="color:{colour};font-weight:bold">{verdict}</td><td>{html.escape(o.detail)}</td>'
             f"<td>{'' if o.passed else progressive_html(list(hints.get(o.grade_id, ())))}</td></tr>"
         )
@@ -192,6 +198,16 @@ def report_html(outcomes: list[TestOutcome], path: Path, how: str = HOW_LIVE,
         f"<tbody>{''.join(rows)}</tbody></table>"
         f"<p><small>{how} Notebook: <code>{html.escape(Path(path).name)}</code>.</small></p></div>"
     )
+
+
+def exercise_note(where: str) -> str:
+    """The small line under a test's id that says where its exercise is (empty when unknown).
+
+    Example:
+        >>> exercise_note("exercise a, section 1 · A < B")
+        '<br><small class="mtml-exercise">exercise a, section 1 · A &lt; B</small>'
+    """
+    return f'<br><small class="mtml-exercise">{html.escape(where)}</small>' if where else ""
 
 
 def check_my_work(notebook: str | Path | None = None) -> Any:
@@ -227,7 +243,8 @@ def check_my_work(notebook: str | Path | None = None) -> Any:
                                  "mtml.check_my_work('path/to/this_notebook.ipynb') instead.")
             tests = visible_tests(path)
             report.value = report_html(run_visible_tests(tests, shell), path,
-                                       hints={test.grade_id: test.hints for test in tests})
+                                       hints={test.grade_id: test.hints for test in tests},
+                                       where={test.grade_id: test.exercise for test in tests})
         except Exception as exc:  # a callback's exception would only reach a log students never open
             reason = str(exc) if isinstance(exc, UsageError) else f"{type(exc).__name__}: {exc}"
             report.value = f'<p class="mtml-check-error">Could not check: {html.escape(reason)}</p>'

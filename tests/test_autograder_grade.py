@@ -33,7 +33,7 @@ from classic_mistakes import END_TO_END, MISTAKES, Mistake
 
 from autograder import COURSE_ROOT
 from autograder.course import graded_cells, isolated_environment, list_assignments, source_notebook
-from autograder.hints import hints_by_test
+from autograder.hints import exercise_labels, hints_by_test
 
 ASSIGNMENTS = list_assignments(COURSE_ROOT)
 PARAMS = ASSIGNMENTS or ["<no instructor notebook under autograder/source>"]
@@ -320,19 +320,21 @@ def test_check_reports_visible_tests(assignment: str, which: str, tmp_path: Path
     print(f"check {which} {assignment}: {time.monotonic() - started:.1f} s")
     released = nbformat.read(student_version, as_version=4)
     visible = [c for c in graded_cells(released) if c.is_test]
-    hints = hints_by_test(released)
+    hints, where = hints_by_test(released), exercise_labels(released)
     verdict = "PASS" if which == "correct" else "FAIL"
     for cell in visible:
         earned = cell.points if which == "correct" else 0
         line = f"{verdict}  {cell.grade_id}  {earned:g}/{cell.points:g}"
         assert line in proc.stdout, proc.stdout + proc.stderr
-        # --hints: a failing test is followed by its exercise's hints, in order; a passing one by none.
+        # A failing test is followed by where its exercise is, then (--hints) its hints in order; a passing
+        # one by neither.
         after = proc.stdout.split(line, 1)[1].splitlines()[1:]
-        shown = [text.strip() for text in after[: len(hints[cell.grade_id])]]
         if which == "blank":
+            assert after[0].strip() == f"in: {where[cell.grade_id]}", proc.stdout
+            shown = [text.strip() for text in after[1: 1 + len(hints[cell.grade_id])]]
             assert shown == [hint.plain() for hint in hints[cell.grade_id]], proc.stdout
     if which == "correct":
-        assert "Hint 1" not in proc.stdout, "hints are printed for failing tests only"
+        assert "Hint 1" not in proc.stdout and "in: exercise" not in proc.stdout, "for failing tests only"
     assert (proc.returncode == 0) == (which == "correct"), proc.stdout + proc.stderr
     assert path.read_bytes() == before
     lines = re.finditer(r"^(?P<verdict>PASS|FAIL)  (?P<id>\S+)  ", proc.stdout, re.MULTILINE)

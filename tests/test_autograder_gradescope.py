@@ -19,6 +19,7 @@ from classic_mistakes import MISTAKES
 from autograder import COURSE_ROOT
 from autograder.cli import main
 from autograder.course import graded_cells, isolated_environment, source_notebook
+from autograder.hints import exercise_labels
 
 ASSIGNMENT = "01_task_definition"
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -65,8 +66,10 @@ def test_run_autograder_grades_the_upload_and_writes_gradescopes_results(tmp_pat
     assert proc.returncode == 0, proc.stdout + proc.stderr
     results = json.loads((root / "results" / "results.json").read_text())
     cells = graded_cells(nb)
-    tests = {t["name"]: t for t in results["tests"]}
+    tests = {t["name"].split(" ", 1)[0]: t for t in results["tests"]}
     assert set(tests) == {c.grade_id for c in cells}
+    where = exercise_labels(nb)  # each test named with where its exercise is, as students read it
+    assert [t["name"] for t in results["tests"]] == [f"{c.grade_id} ({where[c.grade_id]})" for c in cells]
     for test in results["tests"]:
         assert set(test) == {"name", "score", "max_score", "status", "output", "visibility"}
     failed = tests[mistake.test_id]

@@ -24,6 +24,7 @@ from autograder.hidden import (
     read_probe_result,
     run_hidden_test,
 )
+from autograder.hints import exercise_labels
 from autograder.results import GradeRow
 from autograder.worker import GradeResult
 
@@ -140,8 +141,10 @@ def test_feedback_shows_reasons_escaped_and_no_code() -> None:
     nb = load_notebook(COURSE_ROOT / "source" / "01_task_definition" / "01_task_definition.ipynb")
     cells = graded_cells(nb)
     row = GradeRow("alice", "01_task_definition", cells, {c.grade_id: 0.0 for c in cells})
-    page = feedback_html(GradeResult(row, {cells[0].grade_id: "rows must be <rows> of the identity"}))
+    page = feedback_html(GradeResult(row, {cells[0].grade_id: "rows must be <rows> of the identity"}),
+                         exercise_labels(nb))
     assert "rows must be &lt;rows&gt; of the identity" in page and "0 / 12" in page
+    assert "exercise one_hot_descriptors, section 2 · What is a task?" in page, "where to look, for each test"
     source = (COURSE_ROOT / "source" / "01_task_definition" / GRADING_MODULE).read_text()
     assert "torch.eye" in source and "torch.eye" not in page and "def test_" not in page
 

@@ -454,6 +454,7 @@ def test_feedback_names_the_syntax_error_behind_a_failing_hidden_test(tmp_path: 
     assert ("the answer cell add raised SyntaxError: invalid syntax (line 2 of the cell), so nothing in it "
             "is defined; then: on the hidden test inputs your code raised NameError") in page, page
     assert page.count("the answer cell add raised") == 1, "the cause belongs to the test right after the cell"
+    assert "<code>test_add</code><br><span class=\"note\">exercise add</span>" in page, "its exercise"
 
 
 @pytest.mark.slow

@@ -139,6 +139,9 @@ def _press_button_and_check(page: Any, server: LabServer, notebook: str, screens
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{screenshot}.png"))
     assert table == _check_in_terminal(server.root_dir / notebook, data_dir, monkeypatch, known)
+    notes = page.locator(".mtml-check-my-work tr[data-grade-id] .mtml-exercise").all_text_contents()
+    assert len(notes) == len(table) and all(n.startswith("exercise ") and ", section " in n for n in notes), \
+        f"every row says which exercise and section it checks: {notes}"
     return table
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from autograder.hints import (
     exercise_hints,
+    exercise_labels,
     exercise_of_tests,
     hints_by_test,
     is_hints_cell,
@@ -77,6 +78,19 @@ def test_released_notebook_keeps_the_hints_and_maps_each_test_to_them(source: Pa
     assert by_test and all(by_test.values()), \
         f"tests without hints: {[t for t, h in by_test.items() if not h]}"
     assert set(exercise_of_tests(released).values()) == set(exercise_hints(released))
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_every_test_says_which_exercise_and_section_it_checks(source: Path) -> None:
+    released = nbformat.read(ROOT / "notebooks" / source.name, as_version=4)
+    headings = [line[3:].strip() for cell in released.cells if cell.cell_type == "markdown"
+                for line in cell.source.splitlines() if line.startswith("## ")]
+    labels = exercise_labels(released)
+    assert set(labels) == set(exercise_of_tests(released))
+    for test, exercise in exercise_of_tests(released).items():
+        name, section = labels[test].split(", section ")
+        assert name == f"exercise {exercise}"
+        assert section in headings and section.split(" · ")[0].isdigit(), (test, section)
 
 
 def test_hints_parse_render_and_nest_in_order() -> None:

@@ -78,6 +78,9 @@ def test_tests_come_from_the_notebook_file_in_order(tmp_path: Path) -> None:
                                           "test_sample_task_batch", "test_multitask_loss",
                                           "test_union_of_datasets", "test_inverse_loss_weights"]
     assert sum(t.points for t in tests) == 12
+    assert tests[0].exercise == "exercise one_hot_descriptors, section 2 · What is a task?"
+    assert tests[-1].exercise == ("exercise inverse_loss_weights, section 7 · Different losses on different "
+                                  "scales")
     empty = tmp_path / "empty.ipynb"
     empty.write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
     with pytest.raises(UsageError, match="no test cells"):
@@ -96,7 +99,10 @@ def test_the_notebook_is_the_one_jupyterlab_names(tmp_path: Path, monkeypatch: p
 
 def test_the_table_says_how_it_checked_and_escapes_reasons() -> None:
     text = report_html([Outcome("test_a", 2.0, True), Outcome("test_b", 1.0, False, "<b>x</b> & y")],
-                       Path("/somewhere/01_task_definition.ipynb"))
+                       Path("/somewhere/01_task_definition.ipynb"),
+                       where={"test_b": "exercise b, section 2 · <B>"})
+    note = '<br><small class="mtml-exercise">exercise b, section 2 · &lt;B&gt;</small>'
+    assert f"<code>test_b</code>{note}" in text
     assert "Visible tests: 2/3 points, 1 of 2 tests pass." in text
     assert '<tr data-grade-id="test_b" data-result="FAIL">' in text and "&lt;b&gt;x&lt;/b&gt; &amp; y" in text
     assert HOW_LIVE in text and "01_task_definition.ipynb" in text and "/somewhere" not in text
