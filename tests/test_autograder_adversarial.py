@@ -1,4 +1,5 @@
-"""Hostile and broken submissions of notebook 01, graded in one batch with a correct and a blank one.
+"""Hostile and broken submissions of notebook 01, graded in one batch with a correct and a blank one; the
+kernel tricks again on notebook 07, whose hidden tests compare tensors from neural-network code.
 
 Each submission is one attack or one fault, with the score it must get (out of 12). The tricks are played
 by submissions whose answers are all wrong: whatever a trick does inside the kernel, it must not turn a
@@ -48,6 +49,36 @@ WRONG = {
     "    y = torch.cat([t.y for t in tasks])\n    return x, y, torch.zeros(len(y), dtype=torch.long)",
     "inverse_loss_weights": "def inverse_loss_weights(initial_losses):\n"
     "    return torch.ones_like(initial_losses)",
+}
+
+ASSIGNMENT_07 = "07_nonparametric_meta_learning"
+FULL_07 = 12
+# Answers of 07 that run and keep the shapes (so the notebook goes on) but are wrong for every hidden test.
+WRONG_07 = {
+    "prototypes": "def prototypes(support_z, support_y, n_way):\n    return support_z[:, :n_way].clone()",
+    "prototypical_logits": "def prototypical_logits(query_z, prototypes):\n"
+    "    return query_z @ prototypes.transpose(1, 2)",
+    "linear_head": "def linear_head(prototypes):\n    return prototypes.clone(), -(prototypes ** 2).sum(-1)",
+    "proto_loss": "def proto_loss(embed, episodes):\n    z = embed(episodes.query_x.flatten(0, 1))\n"
+    "    return z.mean() * 0, torch.zeros(())",
+}
+SUBCLASSED_07 = {
+    "prototypes": WRONG_07["prototypes"].replace(".clone()", ".clone().as_subclass(Fake)"),
+    "prototypical_logits": "def prototypical_logits(query_z, prototypes):\n"
+    "    return (query_z @ prototypes.transpose(1, 2)).as_subclass(Fake)",
+    "linear_head": "def linear_head(prototypes):\n"
+    "    return prototypes.clone().as_subclass(Fake), (-(prototypes ** 2).sum(-1)).as_subclass(Fake)",
+    "proto_loss": "def proto_loss(embed, episodes):\n    z = embed(episodes.query_x.flatten(0, 1))\n"
+    "    return (z.mean() * 0).as_subclass(Fake), torch.zeros(()).as_subclass(Fake)",
+}
+SNOOPED_07 = {
+    "prototypes": "def prototypes(support_z, support_y, n_way):\n"
+    "    return _snoop((support_z.shape[0], n_way, support_z.shape[2]))",
+    "prototypical_logits": "def prototypical_logits(query_z, prototypes):\n"
+    "    return _snoop((query_z.shape[0], query_z.shape[1], prototypes.shape[1]))",
+    "linear_head": "def linear_head(prototypes):\n"
+    "    return _snoop(tuple(prototypes.shape)), _snoop(tuple(prototypes.shape[:2]))",
+    "proto_loss": "def proto_loss(embed, episodes):\n    return _snoop(()), _snoop(())",
 }
 
 # Each trick is prepended to the first answer cell of the all-wrong submission.
@@ -116,11 +147,12 @@ def _cells(nb: nbformat.NotebookNode, grade_id: str) -> list[nbformat.NotebookNo
 def _with_answers(
     source: nbformat.NotebookNode, answers: dict[str, str], prefix: str = ""
 ) -> nbformat.NotebookNode:
+    """``source`` with the given answer cells replaced and ``prefix`` run at the top of the first one."""
     nb = nbformat.from_dict(source)
     for grade_id, code in answers.items():
         _cells(nb, grade_id)[0].source = code
     if prefix:
-        first = _cells(nb, "one_hot_descriptors")[0]
+        first = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution"))
         first.source = prefix + first.source
     return nb
 
@@ -158,13 +190,6 @@ def build_cases(tmp: Path, sleep_marker: str, submissions: Path) -> dict[str, Ca
         "blank": Case((COURSE_ROOT.parent / "notebooks" / f"{ASSIGNMENT}.ipynb").read_text(), 0),
         "wrong": Case(text(wrong), 0),
     }
-    for name, trick in TRICKS.items():
-        cases[f"trick_{name}"] = Case(text(_with_answers(source, WRONG, prefix=trick)), 0)
-    fakes = {
-        gid: code.replace("    return ", "    return Anything() if True else ", 1)
-        for gid, code in WRONG.items()
-    }
-    cases["trick_always_equal"] = Case(text(_with_answers(source, fakes, prefix=ALWAYS_EQUAL)), 0)
     subclassed = {
         gid: code.replace(
             "torch.zeros(len(task_ids), n_tasks)", "torch.zeros(len(task_ids), n_tasks).as_subclass(Fake)"
@@ -173,7 +198,6 @@ def build_cases(tmp: Path, sleep_marker: str, submissions: Path) -> dict[str, Ca
         .replace("task_losses.mean()", "task_losses.mean().as_subclass(Fake)")
         for gid, code in WRONG.items()
     }
-    cases["trick_tensor_subclass"] = Case(text(_with_answers(source, subclassed, prefix=FAKE_TENSOR)), 0)
     snooped = dict(
         WRONG,
         one_hot_descriptors="def one_hot_descriptors(task_ids, n_tasks):\n"
@@ -181,7 +205,7 @@ def build_cases(tmp: Path, sleep_marker: str, submissions: Path) -> dict[str, Ca
         inverse_loss_weights="def inverse_loss_weights(initial_losses):\n"
         "    return _snoop(tuple(initial_losses.shape))",
     )
-    cases["trick_inspect_gc"] = Case(text(_with_answers(source, snooped, prefix=SNOOP)), 0)
+    cases.update(trick_cases(source, WRONG, subclassed, snooped))
     # Forged facts: the kernel-side helper that names the exception a call raised is patched to answer
     # "ValueError" always, in a notebook whose one_hot_descriptors skips its input validation. The hidden
     # tests mix valid and invalid inputs, so the forgery fails every test that checks validation (4 x 2
@@ -271,6 +295,25 @@ def build_cases(tmp: Path, sleep_marker: str, submissions: Path) -> dict[str, Ca
     return cases
 
 
+def trick_cases(source: nbformat.NotebookNode, wrong: dict[str, str], subclassed: dict[str, str],
+                snooped: dict[str, str]) -> dict[str, Case]:
+    """Every kernel trick played by an all-wrong submission (``wrong``: every answer cell), each scoring 0.
+
+    ``subclassed`` returns the same wrong values as a tensor subclass whose comparisons answer True;
+    ``snooped`` takes its return values from tensors of the expected shape found in the caller's frames or
+    anywhere in memory (``_snoop(shape)``). Returning an object equal to anything is made from ``wrong``.
+    """
+    text = nbformat.writes
+    cases = {f"trick_{name}": Case(text(_with_answers(source, wrong, prefix=trick)), 0)
+             for name, trick in TRICKS.items()}
+    fakes = {gid: code.replace("    return ", "    return Anything() if True else ", 1)
+             for gid, code in wrong.items()}
+    cases["trick_always_equal"] = Case(text(_with_answers(source, fakes, prefix=ALWAYS_EQUAL)), 0)
+    cases["trick_tensor_subclass"] = Case(text(_with_answers(source, subclassed, prefix=FAKE_TENSOR)), 0)
+    cases["trick_inspect_gc"] = Case(text(_with_answers(source, snooped, prefix=SNOOP)), 0)
+    return cases
+
+
 def _guarded(answer: str, flag: str) -> str:
     """The correct answer, made wrong when ``flag`` is true (what the attack reached shows as lost points)."""
     return answer.replace(
@@ -308,23 +351,45 @@ def _rows(path: Path) -> dict[str, dict[str, str]]:
         return {row["student_id"]: row for row in csv.DictReader(f)}
 
 
+def _grade_cases(tmp: Path, submissions: Path, assignment: str, cases: dict[str, Case]) -> dict:
+    """Hand in every case as its own student's ``assignment`` and grade the batch with two jobs."""
+    for student, case in cases.items():
+        folder = submissions / student / assignment
+        folder.mkdir(parents=True)
+        (folder / "notes.txt").write_text("my notes")
+        if case.notebook is not None:
+            (folder / f"{assignment}.ipynb").write_text(case.notebook, encoding="utf-8")
+    started = time.monotonic()
+    proc = _grade(tmp, submissions, tmp / "grades.csv", "--jobs", "2")
+    print(f"graded {len(cases)} submissions of {assignment} in {time.monotonic() - started:.1f} s")
+    rows = _rows(tmp / "grades.csv") if (tmp / "grades.csv").exists() else {}
+    return {"proc": proc, "rows": rows, "cases": cases, "run": str(tmp)}
+
+
+def _unexpected_scores(graded: dict, full: float) -> list[str]:
+    wrong = []
+    for student, case in graded["cases"].items():
+        row = graded["rows"].get(student)
+        if (
+            row is None
+            or float(row["score"]) != case.expected
+            or case.status not in row["status"]
+            or float(row["max_score"]) != full
+        ):
+            wrong.append(
+                f"{student}: expected {case.expected:g} ({case.status!r}), got "
+                f"{row and row['score']} ({row and row['status']!r})"
+            )
+    return wrong
+
+
 @pytest.fixture(scope="module")
 def adversarial(tmp_path_factory: pytest.TempPathFactory) -> dict:
     tmp = tmp_path_factory.mktemp("adversarial")
     submissions = tmp / "submitted"
     marker = f"{400 + os.getpid() % 1000}.{time.time_ns() % 983}"
     cases = build_cases(tmp, marker, submissions)
-    for student, case in cases.items():
-        folder = submissions / student / ASSIGNMENT
-        folder.mkdir(parents=True)
-        (folder / "notes.txt").write_text("my notes")
-        if case.notebook is not None:
-            (folder / f"{ASSIGNMENT}.ipynb").write_text(case.notebook, encoding="utf-8")
-    started = time.monotonic()
-    proc = _grade(tmp, submissions, tmp / "grades.csv", "--jobs", "2")
-    print(f"graded {len(cases)} adversarial submissions in {time.monotonic() - started:.1f} s")
-    rows = _rows(tmp / "grades.csv") if (tmp / "grades.csv").exists() else {}
-    return {"proc": proc, "rows": rows, "cases": cases, "run": str(tmp), "marker": marker}
+    return {**_grade_cases(tmp, submissions, ASSIGNMENT, cases), "marker": marker}
 
 
 @pytest.mark.slow
@@ -336,20 +401,23 @@ def test_the_grader_survives_the_batch(adversarial: dict) -> None:
 
 @pytest.mark.slow
 def test_every_submission_gets_exactly_its_expected_score(adversarial: dict) -> None:
-    wrong = []
-    for student, case in adversarial["cases"].items():
-        row = adversarial["rows"].get(student)
-        if (
-            row is None
-            or float(row["score"]) != case.expected
-            or case.status not in row["status"]
-            or float(row["max_score"]) != FULL
-        ):
-            wrong.append(
-                f"{student}: expected {case.expected:g} ({case.status!r}), got "
-                f"{row and row['score']} ({row and row['status']!r})"
-            )
+    wrong = _unexpected_scores(adversarial, FULL)
     assert not wrong, "\n".join(wrong) + "\n" + adversarial["proc"].stdout[-2000:]
+
+
+@pytest.mark.slow
+def test_no_kernel_trick_rescues_a_wrong_notebook_07(tmp_path: Path) -> None:
+    """07's hidden tests compare tensors coming back from network code, and proto_loss runs with reference
+    prototypes swapped into the kernel: none of the tricks turns a wrong answer there into points."""
+    source = nbformat.read(source_notebook(COURSE_ROOT, ASSIGNMENT_07), as_version=4)
+    cases = {"correct": Case(nbformat.writes(source), FULL_07),
+             "wrong": Case(nbformat.writes(_with_answers(source, WRONG_07)), 0),
+             **trick_cases(source, WRONG_07, SUBCLASSED_07, SNOOPED_07)}
+    graded = _grade_cases(tmp_path, tmp_path / "submitted", ASSIGNMENT_07, cases)
+    assert graded["proc"].returncode == 0, graded["proc"].stdout[-3000:] + graded["proc"].stderr[-3000:]
+    wrong = _unexpected_scores(graded, FULL_07)
+    assert not wrong, "\n".join(wrong) + "\n" + graded["proc"].stdout[-2000:]
+    assert not _leftovers(graded["run"], "no sleep marker"), "nothing is left running"
 
 
 @pytest.mark.slow
