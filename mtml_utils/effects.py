@@ -78,16 +78,35 @@ class Effect:
         """The opposite ordering holds: on every seed, or the mean beyond 2 SE the other way."""
         return self.n > 0 and (all(d < 0 for d in self.diffs) or -self.mean > 2 * self.se)
 
+    @property
+    def verdict(self) -> str:
+        """Where a measured ordering stands against the seed spread, in words for a sentence.
+
+        Example:
+            >>> compare("x", [0.1, 0.2, 0.3], ">", 0.0).verdict
+            'beyond the seed spread'
+            >>> compare("x", [-0.1, 0.2, -0.3], ">", 0.0).verdict
+            'within the seed spread'
+        """
+        return ("beyond the seed spread" if self.holds else
+                "the other way, beyond the seed spread" if self.reversed else "within the seed spread")
+
+    def spread(self, digits: int = 3) -> str:
+        """The difference with its spread, for a sentence of a generated conclusion.
+
+        Example:
+            >>> compare("x", [0.71, 0.74, 0.69], ">", [0.5, 0.55, 0.52]).spread(2)
+            '+0.19 ± 0.01 SE, 3 of 3 seeds'
+        """
+        return f"{self.mean:+.{digits}f} ± {self.se:.{digits}f} SE, {self.wins} of {self.n} seeds"
+
     def line(self, claimed: bool = True) -> str:
         """One printable line: ``effect | name | a op b | diff mean ± SE | wins/n seeds | holds``.
 
         ``claimed=False`` prints ``comparison | ...`` instead: a measured ordering the notebook reports
-        without claiming it (the tests check only claimed effects), with its verdict: beyond the seed spread,
-        the other way (the opposite ordering holds), or within the seed spread."""
-        verdict = "holds" if self.holds else "NOT SHOWN"
-        if not claimed:
-            verdict = ("beyond the seed spread" if self.holds else
-                       "the other way, beyond the seed spread" if self.reversed else "within the seed spread")
+        without claiming it (the tests check only claimed effects), with its :attr:`verdict`: beyond the seed
+        spread, the other way (the opposite ordering holds), or within the seed spread."""
+        verdict = ("holds" if self.holds else "NOT SHOWN") if claimed else self.verdict
         prefix = EFFECT_PREFIX if claimed else COMPARISON_PREFIX
         return (f"{prefix} {self.name} | {self.a_mean:.3g} {self.op} {self.b_mean:.3g} | "
                 f"diff {self.mean:+.3f} ± {self.se:.3f} SE | {self.wins}/{self.n} seeds | {verdict}")

@@ -86,3 +86,11 @@ def test_a_comparison_that_goes_the_other_way_says_so():
     mixed = compare("transformer above LSTM", [0.70, 0.82, 0.71], ">", [0.80, 0.79, 0.83])
     assert not mixed.holds and not mixed.reversed
     assert mixed.line(claimed=False).endswith("| within the seed spread")
+
+
+def test_a_conclusion_sentence_reads_the_spread_and_verdict_of_the_printed_line():
+    e = compare("transformer above LSTM", [0.70, 0.72, 0.71], ">", [0.80, 0.79, 0.83])
+    assert e.spread(2) == "-0.10 ± 0.01 SE, 0 of 3 seeds" and e.spread() == "-0.097 ± 0.015 SE, 0 of 3 seeds"
+    assert e.verdict == "the other way, beyond the seed spread" and e.line(claimed=False).endswith(e.verdict)
+    held = compare("proto above MAML", [0.86, 0.85, 0.87], ">", [0.73, 0.75, 0.72])
+    assert held.verdict == "beyond the seed spread" and held.spread(2).endswith("3 of 3 seeds")
