@@ -22,6 +22,7 @@ Example ``grading.py``::
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import random
 import sys
@@ -134,6 +135,45 @@ def probe_source(code: str, inputs_json: str, seed: int) -> str:
         "finally:\n"
         "    del _mtml_probe\n"
     )
+
+
+def with_reference(definitions: str, calls: str) -> str:
+    """Probe code that runs ``calls`` while the functions that ``definitions`` defines replace the student's
+    functions of the same names in the kernel, and puts the student's back afterwards (or removes the name
+    when the student had none), even when ``calls`` raises.
+
+    An exercise whose function calls an earlier exercise's (a loss calling the student's own helper, say) is
+    graded with a correct helper in place, so a mistake in the helper costs the points of the helper's test
+    only. Both arguments are code text, indented as they like.
+
+    Example:
+        >>> print(with_reference("def double(x):\\n    return 2 * x", "result = quadruple(3)"))
+        global double
+        _students = {k: v for k, v in globals().items() if k in ('double',)}
+        def double(x):
+            return 2 * x
+        try:
+            result = quadruple(3)
+        finally:
+            for _name in ('double',):
+                globals().pop(_name, None)
+            globals().update(_students)
+    """
+    definitions = textwrap.dedent(definitions).strip("\n")
+    names = tuple(node.name for node in ast.parse(definitions).body if isinstance(node, ast.FunctionDef))
+    if not names:
+        raise ValueError("definitions must define at least one function")
+    return "\n".join([
+        f"global {', '.join(names)}",
+        f"_students = {{k: v for k, v in globals().items() if k in {names!r}}}",
+        definitions,
+        "try:",
+        textwrap.indent(textwrap.dedent(calls).strip("\n"), "    "),
+        "finally:",
+        f"    for _name in {names!r}:",
+        "        globals().pop(_name, None)",
+        "    globals().update(_students)",
+    ])
 
 
 def read_probe_result(outputs: list[dict[str, Any]]) -> Any:

@@ -8,6 +8,7 @@ import io
 import json
 import pickle
 import tempfile
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from autograder.hidden import (
     probe_source,
     read_probe_result,
     run_hidden_test,
+    with_reference,
 )
 from autograder.hints import exercise_labels
 from autograder.results import GradeRow
@@ -167,3 +169,25 @@ def test_a_merged_grades_file_keeps_other_rows_and_adds_new_columns(tmp_path: Pa
     (tmp_path / "other.csv").write_text("student,points\nal,3\n")
     with pytest.raises(ValueError, match="not a grades file"):
         read_grades_csv(tmp_path / "other.csv")
+
+
+def test_a_reference_function_stands_in_during_the_calls_and_the_students_comes_back() -> None:
+    """A probe of an exercise that calls an earlier one runs with a correct earlier function; afterwards (even
+    when the calls raise) the kernel holds the student's function again."""
+    namespace: dict = {}
+    exec("def double(x):\n    return x + 1\ndef quadruple(x):\n    return double(double(x))", namespace)
+    students = namespace["double"]
+    definitions = "def double(x):\n    return 2 * x\ndef unused():\n    pass"
+    for calls, raised in [("result = quadruple(3)", None),
+                          ("result = quadruple(3)\nraise KeyError(result)", KeyError)]:
+        body = textwrap.indent(with_reference(definitions, calls), "    ")
+        probe = f"def probe():\n    result = None\n{body}\n    return result"
+        exec(probe, namespace)
+        if raised is None:
+            assert namespace["probe"]() == 12, "quadruple ran with the reference double"
+        else:
+            with pytest.raises(raised, match="12"):
+                namespace["probe"]()
+        assert namespace["double"] is students and "unused" not in namespace and "_students" not in namespace
+    with pytest.raises(ValueError, match="at least one function"):
+        with_reference("x = 1", "result = x")

@@ -5,11 +5,12 @@ Each ``test_*`` function is named after a test cell's ``grade_id``. ``t.run(code
 every comparison stays here (see ``autograder/hidden.py``).
 """
 
-import textwrap
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from autograder.hidden import with_reference
 
 
 def class_major_labels(b, n, m):
@@ -246,18 +247,12 @@ def test_sample_episodes(t):
     assert out["good"] == [6, 5], "the largest episodes that fit (N = C, K + Q = D) must be accepted"
 
 
-# Runs `calls` with a correct query_loss in place of the student's (a mistake there costs the points of its
-# own test, not meta_training_step's), then puts the student's back.
-WITH_REFERENCE_QUERY_LOSS = """
-global query_loss
-students_query_loss = query_loss
+# A correct query_loss, in place of the student's while meta_training_step is probed (a mistake there costs
+# the points of its own test, not meta_training_step's).
+REFERENCE_QUERY_LOSS = """
 def query_loss(logits, query_y):
     m = query_y.shape[1]
     return F.cross_entropy(logits[:, -m:].reshape(-1, logits.shape[-1]), query_y.reshape(-1))
-try:
-{calls}
-finally:
-    query_loss = students_query_loss
 """
 
 STEP_OPTIMIZERS = {"SGD with momentum": (torch.optim.SGD, {"lr": 0.1, "momentum": 0.9}),
@@ -278,7 +273,7 @@ def test_meta_training_step(t):
     # from stale gradients that a correct step clears first.
     batches = [(torch.randn(b, length, 6, generator=g, dtype=torch.float64),
                 torch.randint(0, 4, (b, m), generator=g)) for b, length, m in [(5, 7, 3), (3, 9, 5)]]
-    code = textwrap.indent(textwrap.dedent("""
+    code = """
         result = {}
         for name, (make, kwargs) in inputs["optimizers"].items():
             model = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 4)).double()
@@ -293,8 +288,8 @@ def test_meta_training_step(t):
                               "graph": bool(loss.requires_grad or logits.requires_grad),
                               "state": {k: v.detach().clone() for k, v in model.state_dict().items()}})
             result[name] = steps
-        """).strip("\n"), "    ")
-    out = t.run(WITH_REFERENCE_QUERY_LOSS.replace("{calls}", code), state=state, batches=batches,
+        """
+    out = t.run(with_reference(REFERENCE_QUERY_LOSS, code), state=state, batches=batches,
                 optimizers={name: (make.__name__, kw) for name, (make, kw) in STEP_OPTIMIZERS.items()})
     for name, (make, kwargs) in STEP_OPTIMIZERS.items():
         model = step_learner(state)

@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from autograder.hidden import with_reference
+
 F64 = torch.float64
 
 # Builds the same multilayer perceptron in the kernel as mlp() below: Linear layers joined by Tanh.
@@ -28,10 +30,8 @@ def build(sizes, state):
     return model
 """
 
-# Runs `calls` with a correct inner loop in place of the student's inner_adapt, then puts it back.
-WITH_REFERENCE_INNER_ADAPT = """
-global inner_adapt
-students_inner_adapt = inner_adapt
+# A correct inner loop, in place of the student's inner_adapt while the meta-gradients are probed.
+REFERENCE_INNER_ADAPT = """
 def inner_adapt(model, params, x, y, inner_lr, n_steps, create_graph=True):
     phi = dict(params)
     for _ in range(n_steps):
@@ -39,10 +39,6 @@ def inner_adapt(model, params, x, y, inner_lr, n_steps, create_graph=True):
         grads = torch.autograd.grad(loss, list(phi.values()), create_graph=create_graph)
         phi = {k: p - inner_lr * gk for (k, p), gk in zip(phi.items(), grads)}
     return phi
-try:
-{calls}
-finally:
-    inner_adapt = students_inner_adapt
 """
 
 
@@ -53,8 +49,7 @@ def probe(*parts):
 
 def with_reference_inner_adapt(calls):
     """Probe code that runs ``calls`` (code text) while ``inner_adapt`` is a correct inner loop."""
-    indented = textwrap.indent(textwrap.dedent(calls).strip("\n"), "    ")
-    return WITH_REFERENCE_INNER_ADAPT.replace("{calls}", indented)
+    return with_reference(REFERENCE_INNER_ADAPT, calls)
 
 
 def mlp_state(sizes, g):

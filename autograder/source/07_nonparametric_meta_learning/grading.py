@@ -5,10 +5,11 @@ Each ``test_*`` function is named after a test cell's ``grade_id``. ``t.run(code
 every comparison stays here (see ``autograder/hidden.py``).
 """
 
-import textwrap
 
 import torch
 import torch.nn.functional as F
+
+from autograder.hidden import with_reference
 
 
 def shuffled_labels(b, n, s, g):
@@ -133,27 +134,15 @@ def test_linear_head(t):
             "the head must give the prototypical network's probabilities" + where
 
 
-# Runs `calls` with correct prototypes and prototypical_logits in place of the student's (a mistake there
-# costs the points of their own tests, not proto_loss's), then puts the student's back.
-WITH_REFERENCE_PROTOTYPES = """
-global prototypes, prototypical_logits
-students = prototypes, prototypical_logits
+# Correct prototypes and prototypical_logits, in place of the student's while proto_loss is probed (a mistake
+# there costs the points of their own tests, not proto_loss's).
+REFERENCE_PROTOTYPES = """
 def prototypes(support_z, support_y, n_way):
     one_hot = F.one_hot(support_y, n_way).to(support_z.dtype)
     return one_hot.transpose(1, 2) @ support_z / one_hot.sum(dim=1).unsqueeze(-1)
 def prototypical_logits(query_z, prototypes):
     return -((query_z.unsqueeze(2) - prototypes.unsqueeze(1)) ** 2).sum(dim=-1)
-try:
-{calls}
-finally:
-    prototypes, prototypical_logits = students
 """
-
-
-def with_reference_prototypes(calls):
-    """Probe code that runs ``calls`` (code text) while prototypes and prototypical_logits are correct."""
-    indented = textwrap.indent(textwrap.dedent(calls).strip("\n"), "    ")
-    return WITH_REFERENCE_PROTOTYPES.replace("{calls}", indented)
 
 
 #: (B, N, K, Q, D): a batch; 20-way one-shot with one query; one episode with five shots.
@@ -185,7 +174,7 @@ def test_proto_loss(t):
             "weight": torch.randn(d, SIDE * SIDE, generator=g), "bias": torch.randn(d, generator=g),
         })
     out = t.run(
-        with_reference_prototypes("""
+        with_reference(REFERENCE_PROTOTYPES, """
         result = []
         for case in inputs["cases"]:
             embed = nn.Sequential(nn.Flatten(), nn.Linear(case["weight"].shape[1], case["weight"].shape[0]))
