@@ -22,7 +22,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from autograder import COURSE_ROOT, lastrun
-from autograder.course import GradedCell, graded_cells, load_notebook, source_notebook
+from autograder.course import graded_cells, load_notebook, source_notebook
 from autograder.errors import Stopped, UsageError
 from autograder.feedback import write_feedback
 from autograder.hidden import one_line
@@ -109,7 +109,8 @@ def grade_submissions(
             raise UsageError(f"{option} '{folder}' is a file: expected a folder (it is created if missing). "
                              "Pass another path.")
     assignments = sorted({s.assignment for s in submissions})
-    cells = {a: graded_cells_of(course_root, a) for a in assignments}
+    sources = {a: load_notebook(source_notebook(course_root, a)) for a in assignments}  # read once
+    cells = {a: graded_cells(nb) for a, nb in sources.items()}
     hide = [Path(course_root) / "source", submissions_root,
             *(p for p in (out, logs_dir, feedback_dir) if p is not None and Path(p).exists())]
     options = GradeOptions(batch=uuid.uuid4().hex, cell_timeout=cell_timeout, interrupt_grace=interrupt_grace,
@@ -181,7 +182,7 @@ def grade_submissions(
             (Path(logs_dir) / log_name(student, name)).write_text(result.log, encoding="utf-8")
         echo(f"Grading logs in {logs_dir}")
     if feedback_dir is not None:
-        where = {a: exercise_labels(load_notebook(source_notebook(course_root, a))) for a in assignments}
+        where = {a: exercise_labels(nb) for a, nb in sources.items()}
         written = write_feedback([results[key] for key in sorted(results)], Path(feedback_dir), where)
         echo(f"Feedback for {len(written)} submission(s) in {feedback_dir}")
     return ordered
@@ -369,13 +370,3 @@ def check_writable(out: Path) -> None:
             f"Cannot write the grades to '{out}': {problem}. Expected the path of a CSV file in an existing, "
             "writable folder; nothing was graded. Pass --out path/to/grades.csv."
         )
-
-
-def graded_cells_of(course_root: Path, assignment: str) -> list[GradedCell]:
-    """The graded cells of an assignment's instructor notebook, in order.
-
-    Example:
-        >>> [c.grade_id for c in graded_cells_of(COURSE_ROOT, "01_task_definition")]  # doctest: +SKIP
-        ['test_one_hot_descriptors', ...]
-    """
-    return graded_cells(load_notebook(source_notebook(course_root, assignment)))
