@@ -346,10 +346,10 @@ def _broken_claims(claims, measured: dict[str, float]) -> list[str]:
 
 RESULT_LINE = re.compile(r"^(?P<name>\S.*?)\s{2,}(?P<value>-?\d+\.\d{3})$")
 TOLERANCE = 0.05
-# 04 fine-tunes on small tasks (10 classes, 1-19 drawings each, 3 tasks per row), and training amplifies the
-# rounding differences between CPUs' floating-point kernels: its laptop run on an AVX-512 Xeon moved rows by up
-# to 0.073 from the figures measured on an AMD EPYC (0.067 on Omniglot, 0.073 on the glyphs; every ordering and
-# effect held on both). Its table gives one figure per row, checked within this wider tolerance.
+# 04 fine-tunes on small tasks (10 classes, 1-19 drawings each, 3 tasks per row), and training amplifies
+# the rounding differences between CPUs' floating-point kernels: its laptop run on an AVX-512 Xeon moved rows
+# by up to 0.073 from the figures measured on an AMD EPYC (0.067 on Omniglot, 0.073 on the glyphs; every
+# ordering and effect held on both). Its table gives one figure per row, checked within this wider tolerance.
 TOLERANCE_BY_NOTEBOOK = {"04_fine_tuning": 0.10}
 
 
@@ -381,7 +381,7 @@ def test_every_figure_of_the_laptop_table_is_checked(source):
     unchecked = {(name, text) for column in columns for name, text in _stated_cells(table, column).items()
                  if not number.fullmatch(text) and text != NOT_APPLICABLE}
     assert _stated_cells(table, 1), f"{source.stem}: no '| result | ...' table of laptop-profile numbers"
-    assert not unchecked, f"{source.stem}: table cells that are neither a figure nor {NOT_APPLICABLE!r}: {unchecked}"
+    assert not unchecked, f"{source.stem}: cells neither a figure nor {NOT_APPLICABLE!r}: {unchecked}"
 
 
 @pytest.mark.parametrize("name", sorted(LAPTOP_WITHOUT_CHARACTERS))
