@@ -354,6 +354,7 @@ TOLERANCE_BY_NOTEBOOK = {"04_fine_tuning": 0.10}
 
 
 NOT_APPLICABLE = "—"  # a table cell saying the result does not exist with this data (e.g. offline)
+FIGURE = re.compile(r"-?[\d.]+")  # a table cell the laptop test compares with its run
 
 
 def _stated_cells(nb: nbformat.NotebookNode, column: int) -> dict[str, str]:
@@ -366,9 +367,8 @@ def _stated_cells(nb: nbformat.NotebookNode, column: int) -> dict[str, str]:
 
 def _stated_results(nb: nbformat.NotebookNode, column: int) -> dict[str, float]:
     """The numbers of one column of the results table (see _stated_cells)."""
-    number = re.compile(r"-?[\d.]+")
     cells = _stated_cells(nb, column)
-    return {name: float(value) for name, value in cells.items() if number.fullmatch(value)}
+    return {name: float(value) for name, value in cells.items() if FIGURE.fullmatch(value)}
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
@@ -376,10 +376,9 @@ def test_every_figure_of_the_laptop_table_is_checked(source):
     """A cell of the conclusion's table is a figure the laptop test compares with its run, or "—" (cannot be
     measured with that data): a range or a word would be a figure no test checks."""
     table = nbformat.read(source, as_version=4)
-    columns = [1, 2] if source in CHARACTER_SOURCES and source.stem not in LAPTOP_WITHOUT_CHARACTERS else [1]
-    number = re.compile(r"-?[\d.]+")  # as _stated_results reads them
+    columns = [1, 2] if source in CHARACTER_SOURCES else [1]
     unchecked = {(name, text) for column in columns for name, text in _stated_cells(table, column).items()
-                 if not number.fullmatch(text) and text != NOT_APPLICABLE}
+                 if not FIGURE.fullmatch(text) and text != NOT_APPLICABLE}
     assert _stated_cells(table, 1), f"{source.stem}: no '| result | ...' table of laptop-profile numbers"
     assert not unchecked, f"{source.stem}: cells neither a figure nor {NOT_APPLICABLE!r}: {unchecked}"
 
