@@ -175,23 +175,47 @@ def offline_data_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("MTML_DATA_DIR", str(tmp_path / "unused_default_data_dir"))
 
 
-def _shared_fixture_group(item: pytest.Item) -> str | None:
-    """The group of tests that share ``item``'s module-scoped fixtures (same module, same parameters).
-
-    ``make test`` runs pytest-xdist with ``--dist loadgroup``: tests in one group run on one worker, so an
-    expensive module fixture (a graded batch, a JupyterLab server, a student distribution) is built once,
-    not once per worker that happens to get one of its tests.
-    """
+def _shared_fixture_instances(item: pytest.Item) -> list[str]:
+    """The module-scoped fixture instances ``item`` uses (name, with its parameter when it has one)."""
     definitions = getattr(item, "_fixtureinfo", None)
     if definitions is None:
-        return None
+        return []
     shared = []
     for name in item.fixturenames:
         fixturedefs = definitions.name2fixturedefs.get(name)
         if fixturedefs and fixturedefs[-1].scope == "module":
             params = getattr(getattr(item, "callspec", None), "params", {})
-            shared.append(f"{name}={params[name]}" if name in params else name)
-    return f"{item.module.__name__}[{','.join(sorted(shared))}]" if shared else None
+            shared.append(f"{item.module.__name__}:{name}={params[name]}" if name in params
+                          else f"{item.module.__name__}:{name}")
+    return shared
+
+
+def _shared_fixture_groups(items: list[pytest.Item]) -> dict[pytest.Item, str]:
+    """The group of every test that shares a module-scoped fixture instance with another: tests connected
+    through shared instances, directly or through other tests, form one group.
+
+    ``make test`` runs pytest-xdist with ``--dist loadgroup``: tests in one group run on one worker, so an
+    expensive module fixture (a graded batch, a JupyterLab server, a student distribution) is built once,
+    not once per worker that happens to get one of its tests. Connected, not just equal: the batches of
+    ``test_autograder_grade.py`` (one parameter each) all come from one unparametrized fixture that grades
+    them side by side, and must stay on the worker that builds it.
+    """
+    parent: dict[str, str] = {}
+
+    def root(key: str) -> str:
+        while parent.setdefault(key, key) != key:
+            parent[key] = parent[parent[key]]
+            key = parent[key]
+        return key
+
+    uses = {item: _shared_fixture_instances(item) for item in items}
+    for keys in uses.values():
+        for key in keys:
+            parent[root(key)] = root(keys[0])
+    label: dict[str, str] = {}  # a group's name: the first of its instances in sorted order
+    for key in sorted(parent):
+        label.setdefault(root(key), key)
+    return {item: f"group[{label[root(keys[0])]}]" for item, keys in uses.items() if keys}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -199,10 +223,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     laptop profile (``long``: minutes each; make test keeps this order with ``--no-loadscope-reorder``),
     then the other ``slow`` tests, then the rest, each in collection order. With parallel workers, the
     longest first keeps one worker from ending alone with a long test while the others sit idle."""
-    for item in items:
-        group = _shared_fixture_group(item)
-        if group and not item.get_closest_marker("xdist_group"):
+    for item, group in _shared_fixture_groups(items).items():
+        if not item.get_closest_marker("xdist_group"):
             item.add_marker(pytest.mark.xdist_group(group))
+
     def rank(indexed: tuple[int, pytest.Item]) -> tuple[int, int]:
         index, item = indexed
         if item.get_closest_marker("long"):

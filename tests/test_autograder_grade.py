@@ -1,6 +1,7 @@
 """``grade`` and ``check`` end to end on every real instructor notebook, with real nbgrader and kernels.
 
-One batch per assignment (graded once, shared by the tests of this module) holds six students:
+One batch per assignment (graded once, shared by the tests of this module; the batches and the ``check`` runs
+of the module's tests start up front, side by side: see ``runs``) holds six students:
 ``correct`` (the instructor notebook itself), ``blank`` (the untouched student notebook),
 ``broken_json`` (not JSON), ``endless`` (the last answer cell replaced by an endless loop),
 ``dead`` (the first answer cell kills its kernel with ``os._exit``) and, for notebook 01, ``tamper``
@@ -23,6 +24,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,8 +42,15 @@ ASSIGNMENTS = list_assignments(COURSE_ROOT)
 PARAMS = ASSIGNMENTS or ["<no instructor notebook under autograder/source>"]
 NOTEBOOKS_DIR = COURSE_ROOT.parent / "notebooks"
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "omniglot"
-# Long enough for every smoke-profile cell on a busy 2-core machine, short enough for the endless loop.
-CELL_TIMEOUT = 60
+# Long enough for every smoke-profile cell on a busy 2-core machine (the slowest, in 07, takes 4.2 s alone on
+# the 2-core reference machine), short enough for the endless loop, which spins for all of it.
+CELL_TIMEOUT = 30
+# The seven grading runs and the fourteen check runs go RUNS_AT_ONCE at a time, each grading one student at a
+# time (GRADE_JOBS): a kernel runs its cells one after another on one torch thread, so one run keeps about one
+# core busy. On the 2-core reference machine the seven batches graded one after another with two jobs each
+# took 580 s, at 130 % CPU; the tests of test_autograder_adversarial.py grade with --jobs 2.
+RUNS_AT_ONCE = 2
+GRADE_JOBS = 1
 STUDENTS = ["blank", "broken_json", "correct", "dead", "endless"]
 # The tamper student of notebook 01, built from the instructor notebook at test time:
 TAMPER_ASSIGNMENT = "01_task_definition"
@@ -133,12 +143,8 @@ class Batch:
     source: nbformat.NotebookNode
 
 
-@pytest.fixture(scope="module", params=PARAMS)
-def batch(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Batch:
-    assignment = request.param
-    if assignment not in ASSIGNMENTS:
-        pytest.fail(f"no instructor notebooks under {COURSE_ROOT / 'source'}: nothing to grade")
-    tmp = tmp_path_factory.mktemp(f"grade-{assignment}")
+def grade_batch(assignment: str, tmp: Path) -> Batch:
+    """Hand in the assignment's students (see the module's docstring) and grade them as instructors do."""
     source = nbformat.read(source_notebook(COURSE_ROOT, assignment), as_version=4)
     answers = answer_cells(source)
     assert answers, f"{assignment} has no answer cells"
@@ -170,7 +176,7 @@ def batch(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     started = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "autograder", "grade", str(tmp / "submitted"), "--assignment", assignment,
-         "--jobs", "2", "--out", str(out), "--cell-timeout", str(CELL_TIMEOUT)],
+         "--jobs", str(GRADE_JOBS), "--out", str(out), "--cell-timeout", str(CELL_TIMEOUT)],
         env=environment(tmp / "home"), capture_output=True, text=True, timeout=1200,
     )
     seconds = time.monotonic() - started
@@ -182,6 +188,71 @@ def batch(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             rows = {row["student_id"]: row for row in reader}
     print(f"graded {len(rows)} submissions of {assignment} in {seconds:.1f} s")
     return Batch(assignment, proc.returncode, proc.stdout + proc.stderr, rows, columns, seconds, source)
+
+
+@dataclass
+class CheckRun:
+    """``python -m autograder check --hints`` on a notebook, as a student runs it."""
+
+    path: Path
+    proc: subprocess.CompletedProcess
+    unchanged: bool
+    """Whether the checked notebook's bytes were the same after the check as before."""
+
+
+def check_path(assignment: str, which: str) -> Path:
+    """The solved (instructor) or blank (released) notebook of ``assignment``."""
+    return source_notebook(COURSE_ROOT, assignment) if which == "correct" else \
+        NOTEBOOKS_DIR / f"{assignment}.ipynb"
+
+
+def run_check(assignment: str, which: str, home: Path) -> CheckRun:
+    path = check_path(assignment, which)
+    before = path.read_bytes()
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "autograder", "check", str(path), "--hints"],
+                          env=environment(home), capture_output=True, text=True, timeout=900)
+    print(f"check {which} {assignment}: {time.monotonic() - started:.1f} s")
+    return CheckRun(path, proc, path.read_bytes() == before)
+
+
+def wanted_runs(items: list[pytest.Item]) -> list[tuple[str, ...]]:
+    """The grading and check runs the selected tests of this module read, longest first (the batches with
+    the most students, then the checks): ``("grade", assignment)`` and ``("check", assignment, which)``."""
+    wanted: set[tuple[str, ...]] = set()
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if getattr(item, "module", None) is not sys.modules[__name__]:
+            continue
+        if params.get("batch") in ASSIGNMENTS:
+            wanted.add(("grade", params["batch"]))
+        checks = item.originalname == "test_check_reports_visible_tests"
+        if checks and params.get("assignment") in ASSIGNMENTS:
+            wanted.add(("check", params["assignment"], params["which"]))
+    return sorted(wanted, key=lambda key: (key[0] != "grade", -len(students(key[1])), key))
+
+
+@pytest.fixture(scope="module")
+def runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """Every grading and check run the selected tests read, started up front, RUNS_AT_ONCE at a time;
+    each test waits for the runs it reads only (``runs[key].result()``)."""
+    pool = ThreadPoolExecutor(max_workers=RUNS_AT_ONCE)
+    futures = {}
+    for key in wanted_runs(request.session.items):
+        tmp = tmp_path_factory.mktemp("-".join(key))
+        futures[key] = (pool.submit(grade_batch, key[1], tmp) if key[0] == "grade"
+                        else pool.submit(run_check, key[1], key[2], tmp))
+    try:
+        yield futures
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+@pytest.fixture(scope="module", params=PARAMS)
+def batch(request: pytest.FixtureRequest, runs: dict) -> Batch:
+    if request.param not in ASSIGNMENTS:
+        pytest.fail(f"no instructor notebooks under {COURSE_ROOT / 'source'}: nothing to grade")
+    return runs[("grade", request.param)].result()
 
 
 def points(value: str) -> float:
@@ -307,17 +378,13 @@ def test_endless_answer_loses_only_the_tests_that_depend_on_it(batch: Batch) -> 
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment", PARAMS)
 @pytest.mark.parametrize("which", ["correct", "blank"])
-def test_check_reports_visible_tests(assignment: str, which: str, tmp_path: Path,
+def test_check_reports_visible_tests(assignment: str, which: str, runs: dict,
                                      check_verdicts: CheckVerdicts) -> None:
     if assignment not in ASSIGNMENTS:
         pytest.fail("no instructor notebooks under autograder/source")
     student_version = NOTEBOOKS_DIR / f"{assignment}.ipynb"
-    path = source_notebook(COURSE_ROOT, assignment) if which == "correct" else student_version
-    before = path.read_bytes()
-    started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "autograder", "check", str(path), "--hints"],
-                          env=environment(tmp_path), capture_output=True, text=True, timeout=900)
-    print(f"check {which} {assignment}: {time.monotonic() - started:.1f} s")
+    checked: CheckRun = runs[("check", assignment, which)].result()
+    path, proc = checked.path, checked.proc
     released = nbformat.read(student_version, as_version=4)
     visible = [c for c in graded_cells(released) if c.is_test]
     hints, where = hints_by_test(released), exercise_labels(released)
@@ -336,7 +403,7 @@ def test_check_reports_visible_tests(assignment: str, which: str, tmp_path: Path
     if which == "correct":
         assert "Hint 1" not in proc.stdout and "in: exercise" not in proc.stdout, "for failing tests only"
     assert (proc.returncode == 0) == (which == "correct"), proc.stdout + proc.stderr
-    assert path.read_bytes() == before
+    assert checked.unchanged, f"check changed {path}"
     lines = re.finditer(r"^(?P<verdict>PASS|FAIL)  (?P<id>\S+)  ", proc.stdout, re.MULTILINE)
     verdicts = {m["id"]: m["verdict"] for m in lines}
     assert sorted(verdicts) == sorted(c.grade_id for c in visible)
