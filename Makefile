@@ -69,8 +69,10 @@ update: $(STAMP)
 # parallel pytest-xdist workers (0: in one process, the default: many of these tests keep both cores busy
 # themselves, grading with two kernels or a browser beside JupyterLab, and several have tight time limits that
 # a loaded machine breaks; on the 2-core reference machine two workers kept both cores busy, 97 % against 64 %,
-# and finished no sooner: 1761 s against 1745 s). Tests sharing an expensive module fixture stay on one worker
-# (tests/conftest.py).
+# and finished no sooner: 1761 s against 1745 s). Instead, the expensive fixtures run their independent work
+# side by side themselves, one kernel per core: the grading batches and check runs of every notebook
+# (tests/test_autograder_grade.py) and the kernels of the mistake catalogue (tests/test_mistake_catalogue.py).
+# Tests sharing an expensive module fixture stay on one worker (tests/conftest.py).
 # Both parts always run; make test fails when either does. With PYTEST_ARGS (e.g. a test file, -k or -m), one
 # pytest run with those arguments and TEST_JOBS workers instead.
 test: $(STAMP)
