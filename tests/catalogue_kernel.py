@@ -160,6 +160,32 @@ def catalogue_environment(home: Path, data_dir: Path | None) -> dict[str, str]:
     return env
 
 
+def try_catalogue(assignment: str, home: Path, data_dir: Path | None
+                  ) -> tuple[dict[int, str], dict[str, str], dict[str, Outcome], dict[str, Outcome],
+                             dict[str, Outcome]]:
+    """One kernel running ``assignment``'s solution: its setup errors, the solution's hidden failures, and the
+    :class:`Outcome` of every mistake, alternative and forgery of the catalogue (by name), in this order.
+
+    The hidden tests run in this process and draw from its global random generators (as in the grader, one
+    process per student): call it for one assignment at a time per process."""
+    from classic_mistakes import ALTERNATIVES, MISTAKES
+    from forgeries import FORGERIES
+
+    with CatalogueKernel(assignment, catalogue_environment(home, data_dir)) as kernel:
+        baseline = kernel.hidden_verdicts()
+        mistakes = {m.name: kernel.try_variant(m.answer_id, m.old, m.new, m.test_id)
+                    for m in MISTAKES.get(assignment, [])}
+        alternatives = {a.name: kernel.try_variant(a.answer_id, a.old, a.new, a.test_id)
+                        for a in ALTERNATIVES.get(assignment, [])}
+        # Last, as a forgery patches the kernel: the true raises() is put back after each one.
+        kernel.execute("import autograder.wire as _mtml_wire\n_mtml_raises = _mtml_wire.raises")
+        forgeries = {}
+        for f in FORGERIES.get(assignment, []):
+            forgeries[f.name] = kernel.try_variant(f.answer_id, f.old, f.new, f.test_id, prefix=f.patch)
+            kernel.execute("_mtml_wire.raises = _mtml_raises")
+        return kernel.setup_errors, baseline, mistakes, alternatives, forgeries
+
+
 def main(argv: list[str]) -> int:
     """``python tests/catalogue_kernel.py [ASSIGNMENT ...]``: try the catalogue's variants (mistakes, valid
     alternatives, forgeries) of the given assignments (default: all) and print one line per variant; exit 1
@@ -174,31 +200,30 @@ def main(argv: list[str]) -> int:
     data_dir = Path(__file__).resolve().parents[2] / "shared" / "data" / "omniglot"
     bad = 0
     for assignment in argv or list_assignments(COURSE_ROOT):
-        with tempfile.TemporaryDirectory() as home, \
-                CatalogueKernel(assignment, catalogue_environment(Path(home), data_dir)) as kernel:
-            print(f"== {assignment}: setup errors {kernel.setup_errors or 'none'}; "
-                  f"the solution's hidden failures {kernel.hidden_verdicts() or 'none'}")
-            for m in MISTAKES.get(assignment, []):
-                out = kernel.try_variant(m.answer_id, m.old, m.new, m.test_id)
-                ok = set(out.hidden_failed) == {m.test_id}
-                bad += not ok
-                seen = "caught" if out.visible_failed else "missed"
-                print(f"{'ok ' if ok else 'BAD'} mistake {m.name}: hidden failed "
-                      f"{out.hidden_failed or 'nothing'}; visible {seen}"
-                      f"{'; answer cell raised ' + out.answer_error if out.answer_error else ''}")
-            for a in ALTERNATIVES.get(assignment, []):
-                out = kernel.try_variant(a.answer_id, a.old, a.new, a.test_id)
-                ok = not (out.answer_error or out.hidden_failed or out.visible_failed)
-                bad += not ok
-                print(f"{'ok ' if ok else 'BAD'} alternative {a.name}: {out}")
-            kernel.execute("import autograder.wire as _mtml_wire\n_mtml_raises = _mtml_wire.raises")
-            for f in FORGERIES.get(assignment, []):  # last: each patches the kernel, which is then restored
-                out = kernel.try_variant(f.answer_id, f.old, f.new, f.test_id, prefix=f.patch)
-                kernel.execute("_mtml_wire.raises = _mtml_raises")
-                ok = not out.answer_error and f.test_id in out.hidden_failed
-                bad += not ok
-                print(f"{'ok ' if ok else 'BAD'} forgery {f.name}: hidden failed "
-                      f"{out.hidden_failed or 'nothing'}")
+        with tempfile.TemporaryDirectory() as home:
+            setup_errors, baseline, mistakes, alternatives, forgeries = try_catalogue(assignment, Path(home),
+                                                                                      data_dir)
+        print(f"== {assignment}: setup errors {setup_errors or 'none'}; "
+              f"the solution's hidden failures {baseline or 'none'}")
+        for m in MISTAKES.get(assignment, []):
+            out = mistakes[m.name]
+            ok = set(out.hidden_failed) == {m.test_id}
+            bad += not ok
+            seen = "caught" if out.visible_failed else "missed"
+            print(f"{'ok ' if ok else 'BAD'} mistake {m.name}: hidden failed "
+                  f"{out.hidden_failed or 'nothing'}; visible {seen}"
+                  f"{'; answer cell raised ' + out.answer_error if out.answer_error else ''}")
+        for a in ALTERNATIVES.get(assignment, []):
+            out = alternatives[a.name]
+            ok = not (out.answer_error or out.hidden_failed or out.visible_failed)
+            bad += not ok
+            print(f"{'ok ' if ok else 'BAD'} alternative {a.name}: {out}")
+        for f in FORGERIES.get(assignment, []):
+            out = forgeries[f.name]
+            ok = not out.answer_error and f.test_id in out.hidden_failed
+            bad += not ok
+            print(f"{'ok ' if ok else 'BAD'} forgery {f.name}: hidden failed "
+                  f"{out.hidden_failed or 'nothing'}")
     return 1 if bad else 0
 
 

@@ -10,6 +10,9 @@ import ast
 import json
 import os
 import re
+import sys
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -101,10 +104,50 @@ def _figures(nb: nbformat.NotebookNode) -> int:
     return sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
 
 
+# Notebooks whose laptop run reads the glyphs already run offline on them there (and that test checks what
+# this one checks); a second, smoke run on the glyphs would only repeat that path at a smaller size.
+GLYPHS_ONLY_IN_SMOKE = [s for s in CHARACTER_SOURCES if (s, "glyphs") not in LAPTOP_RUNS]
+GLYPH_NOTICE = "without Omniglot files the notebook says it uses the glyphs"
+# The smoke runs of the two tests below start up front, this many at a time: a kernel runs its cells one after
+# another on one torch thread, so one run keeps about one core busy (one after another they took 77 s on the
+# 2-core reference machine, at about one core).
+SMOKE_RUNS_AT_ONCE = 2
+SMOKE_TESTS = {"test_notebook_runs_on_real_omniglot": "omniglot",
+               "test_notebook_runs_offline_on_generated_glyphs": "glyphs"}
+
+
+@pytest.fixture(scope="module")
+def smoke_runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[dict[tuple[str, str], Future]]:
+    """The smoke runs the selected tests read, ``(data, notebook) -> Future`` of the executed notebook
+    (``data``: "omniglot", with the figure audit, or "glyphs"), the later (longer) notebooks first."""
+    wanted = sorted({(SMOKE_TESTS[item.originalname], item.callspec.params["source"])
+                     for item in request.session.items
+                     if getattr(item, "module", None) is sys.modules[__name__]
+                     and getattr(item, "originalname", "") in SMOKE_TESTS},
+                    key=lambda run: (run[1].stem, run[0]), reverse=True)
+    folders = {}
+    for data in {data for data, _ in wanted}:
+        try:
+            folders[data] = (request.getfixturevalue("omniglot_data_dir") if data == "omniglot"
+                             else request.getfixturevalue("default_glyphs").data_dir)
+        except pytest.skip.Exception:  # no Omniglot files: its tests skip on their own fixture
+            pass
+    pool = ThreadPoolExecutor(max_workers=SMOKE_RUNS_AT_ONCE)
+    futures = {(data, source.stem): pool.submit(_execute, source, folders[data],
+                                                tmp_path_factory.mktemp(f"smoke-{data}-{source.stem}"),
+                                                audit_figures=data == "omniglot")
+               for data, source in wanted if data in folders}
+    try:
+        yield futures
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
-def test_notebook_runs_on_real_omniglot(source, omniglot_data_dir, tmp_path):
-    nb = _execute(source, omniglot_data_dir, tmp_path, audit_figures=True)
+def test_notebook_runs_on_real_omniglot(source, omniglot_data_dir, smoke_runs):
+    nb = smoke_runs[("omniglot", source.stem)].result()
     out = _stdout(nb)
     assert "profile smoke" in out
     if source in CHARACTER_SOURCES:
@@ -114,16 +157,10 @@ def test_notebook_runs_on_real_omniglot(source, omniglot_data_dir, tmp_path):
     assert json.loads(report[len(REPORT_MARKER):]) == [], "figures without a title or an axis label"
 
 
-# Notebooks whose laptop run reads the glyphs already run offline on them there (and that test checks what
-# this one checks); a second, smoke run on the glyphs would only repeat that path at a smaller size.
-GLYPHS_ONLY_IN_SMOKE = [s for s in CHARACTER_SOURCES if (s, "glyphs") not in LAPTOP_RUNS]
-GLYPH_NOTICE = "without Omniglot files the notebook says it uses the glyphs"
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("source", GLYPHS_ONLY_IN_SMOKE, ids=lambda p: p.stem)
-def test_notebook_runs_offline_on_generated_glyphs(source, default_glyphs, tmp_path):
-    nb = _execute(source, default_glyphs.data_dir, tmp_path)
+def test_notebook_runs_offline_on_generated_glyphs(source, default_glyphs, smoke_runs):
+    nb = smoke_runs[("glyphs", source.stem)].result()
     assert "glyph" in _stdout(nb).lower(), GLYPH_NOTICE
 
 
