@@ -71,7 +71,8 @@ update: $(STAMP)
 # a loaded machine breaks; on the 2-core reference machine two workers kept both cores busy, 97 % against 64 %,
 # and finished no sooner: 1761 s against 1745 s). Instead, the expensive fixtures run their independent work
 # side by side themselves, one kernel per core: the grading batches and check runs of every notebook
-# (tests/test_autograder_grade.py) and the kernels of the mistake catalogue (tests/test_mistake_catalogue.py).
+# (tests/test_autograder_grade.py), the kernels of the mistake catalogue (tests/test_mistake_catalogue.py) and
+# the smoke runs of the notebooks (tests/test_notebooks_execute.py).
 # Tests sharing an expensive module fixture stay on one worker (tests/conftest.py).
 # Both parts always run; make test fails when either does. With PYTEST_ARGS (e.g. a test file, -k or -m), one
 # pytest run with those arguments and TEST_JOBS workers instead.

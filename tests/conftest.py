@@ -12,10 +12,12 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import pytest
 from check_cache import CheckVerdicts
@@ -173,6 +175,31 @@ def offline_data_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("MTML_OFFLINE", "1")
     monkeypatch.delenv("MTML_OMNIGLOT_URL", raising=False)
     monkeypatch.setenv("MTML_DATA_DIR", str(tmp_path / "unused_default_data_dir"))
+
+
+def selected_tests(request: pytest.FixtureRequest) -> list[pytest.Item]:
+    """The tests of the requesting fixture's module that this session runs (all of them in ``make test``)."""
+    return [item for item in request.session.items if getattr(item, "module", None) is request.module]
+
+
+@contextmanager
+def side_by_side(calls: dict[Any, Callable[[], Any]], at_once: int) -> Iterator[dict[Any, Future]]:
+    """Start every call now, in the order given, ``at_once`` at a time in threads; yield ``key -> Future``.
+
+    For the expensive runs of a module fixture (a grading batch, a notebook run: each a kernel on one
+    core), so each test waits only for the runs it reads. On leaving, the calls not started are cancelled
+    and those running are waited for.
+
+    Example:
+        >>> with side_by_side({"a": lambda: 1, "b": lambda: 2}, at_once=2) as runs:
+        ...     runs["b"].result()
+        2
+    """
+    pool = ThreadPoolExecutor(max_workers=at_once)
+    try:
+        yield {key: pool.submit(call) for key, call in calls.items()}
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _shared_fixture_instances(item: pytest.Item) -> list[str]:

@@ -25,14 +25,15 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import nbformat
 import pytest
 from check_cache import CheckVerdicts
 from classic_mistakes import END_TO_END, MISTAKES, Mistake
+from conftest import selected_tests, side_by_side
 
 from autograder import COURSE_ROOT
 from autograder.course import graded_cells, isolated_environment, list_assignments, source_notebook
@@ -217,13 +218,11 @@ def run_check(assignment: str, which: str, home: Path) -> CheckRun:
 
 
 def wanted_runs(items: list[pytest.Item]) -> list[tuple[str, ...]]:
-    """The grading and check runs the selected tests of this module read, longest first (the batches with
+    """The grading and check runs ``items`` (tests of this module) read, longest first (the batches with
     the most students, then the checks): ``("grade", assignment)`` and ``("check", assignment, which)``."""
     wanted: set[tuple[str, ...]] = set()
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
-        if getattr(item, "module", None) is not sys.modules[__name__]:
-            continue
         if params.get("batch") in ASSIGNMENTS:
             wanted.add(("grade", params["batch"]))
         checks = item.originalname == "test_check_reports_visible_tests"
@@ -236,16 +235,13 @@ def wanted_runs(items: list[pytest.Item]) -> list[tuple[str, ...]]:
 def runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """Every grading and check run the selected tests read, started up front, RUNS_AT_ONCE at a time;
     each test waits for the runs it reads only (``runs[key].result()``)."""
-    pool = ThreadPoolExecutor(max_workers=RUNS_AT_ONCE)
-    futures = {}
-    for key in wanted_runs(request.session.items):
+    calls = {}
+    for key in wanted_runs(selected_tests(request)):
         tmp = tmp_path_factory.mktemp("-".join(key))
-        futures[key] = (pool.submit(grade_batch, key[1], tmp) if key[0] == "grade"
-                        else pool.submit(run_check, key[1], key[2], tmp))
-    try:
+        calls[key] = (partial(grade_batch, key[1], tmp) if key[0] == "grade"
+                      else partial(run_check, key[1], key[2], tmp))
+    with side_by_side(calls, RUNS_AT_ONCE) as futures:
         yield futures
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 @pytest.fixture(scope="module", params=PARAMS)

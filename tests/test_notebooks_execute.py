@@ -10,13 +10,14 @@ import ast
 import json
 import os
 import re
-import sys
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
+from functools import partial
 from pathlib import Path
 
 import nbformat
 import pytest
+from conftest import selected_tests, side_by_side
 from figure_audit import KERNEL_HOOK, KERNEL_REPORT, REPORT_MARKER
 from nbclient import NotebookClient
 
@@ -122,9 +123,7 @@ def smoke_runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     """The smoke runs the selected tests read, ``(data, notebook) -> Future`` of the executed notebook
     (``data``: "omniglot", with the figure audit, or "glyphs"), the later (longer) notebooks first."""
     wanted = sorted({(SMOKE_TESTS[item.originalname], item.callspec.params["source"])
-                     for item in request.session.items
-                     if getattr(item, "module", None) is sys.modules[__name__]
-                     and getattr(item, "originalname", "") in SMOKE_TESTS},
+                     for item in selected_tests(request) if item.originalname in SMOKE_TESTS},
                     key=lambda run: (run[1].stem, run[0]), reverse=True)
     folders = {}
     for data in {data for data, _ in wanted}:
@@ -133,15 +132,12 @@ def smoke_runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
                              else request.getfixturevalue("default_glyphs").data_dir)
         except pytest.skip.Exception:  # no Omniglot files: its tests skip on their own fixture
             pass
-    pool = ThreadPoolExecutor(max_workers=SMOKE_RUNS_AT_ONCE)
-    futures = {(data, source.stem): pool.submit(_execute, source, folders[data],
-                                                tmp_path_factory.mktemp(f"smoke-{data}-{source.stem}"),
-                                                audit_figures=data == "omniglot")
-               for data, source in wanted if data in folders}
-    try:
+    calls = {(data, source.stem): partial(_execute, source, folders[data],
+                                          tmp_path_factory.mktemp(f"smoke-{data}-{source.stem}"),
+                                          audit_figures=data == "omniglot")
+             for data, source in wanted if data in folders}
+    with side_by_side(calls, SMOKE_RUNS_AT_ONCE) as futures:
         yield futures
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 @pytest.mark.slow
