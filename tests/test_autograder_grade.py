@@ -3,7 +3,7 @@
 One batch per assignment (graded once, shared by the tests of this module; the batches and the ``check`` runs
 of the module's tests start up front, side by side: see ``runs``) holds six students:
 ``correct`` (the instructor notebook itself), ``blank`` (the untouched student notebook),
-``broken_json`` (not JSON), ``endless`` (the last answer cell replaced by an endless loop),
+``broken_json`` (not JSON), ``endless`` (the last answer cell replaced by an endless loop that waits),
 ``dead`` (the first answer cell kills its kernel with ``os._exit``) and, for notebook 01, ``tamper``
 (answers that only fool the visible checks, an edited and a deleted test cell: see tamper_notebook).
 The classic mistakes of ``classic_mistakes.py``'s end-to-end sample are made in as few students
@@ -44,13 +44,20 @@ PARAMS = ASSIGNMENTS or ["<no instructor notebook under autograder/source>"]
 NOTEBOOKS_DIR = COURSE_ROOT.parent / "notebooks"
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "omniglot"
 # Long enough for every smoke-profile cell on a busy 2-core machine (the slowest, in 07, takes 4.2 s alone on
-# the 2-core reference machine), short enough for the endless loop, which spins for all of it.
+# the 2-core reference machine), short enough for the endless loop, which waits for all of it.
 CELL_TIMEOUT = 30
+# The endless answer waits (sleeps) instead of spinning: what is checked is that the timeout costs only the
+# tests that depend on that answer, and a spinning loop would burn one core for CELL_TIMEOUT in every batch.
+# The busy loop itself is graded in test_autograder_adversarial.py (endless_loop), with one that swallows
+# the interrupt.
+ENDLESS = "import time\nwhile True:\n    time.sleep(1)"
 # The seven grading runs and the fourteen check runs go RUNS_AT_ONCE at a time, each grading one student at a
 # time (GRADE_JOBS): a kernel runs its cells one after another on one torch thread, so one run keeps about one
-# core busy. On the 2-core reference machine the seven batches graded one after another with two jobs each
-# took 580 s, at 130 % CPU; the tests of test_autograder_adversarial.py grade with --jobs 2.
-RUNS_AT_ONCE = 2
+# core busy, and a third run fills the cores while another waits out its endless student. On the 2-core
+# reference machine this module took 268 s (425 CPU-seconds) so, against 348 s (647) with two runs at a time
+# and a spinning endless loop, and 580 s with the batches graded one after another, two jobs each; the tests
+# of test_autograder_adversarial.py grade with --jobs 2.
+RUNS_AT_ONCE = 3
 GRADE_JOBS = 1
 STUDENTS = ["blank", "broken_json", "correct", "dead", "endless"]
 # The tamper student of notebook 01, built from the instructor notebook at test time:
@@ -160,7 +167,7 @@ def grade_batch(assignment: str, tmp: Path) -> Batch:
     submit("blank", text=(NOTEBOOKS_DIR / f"{assignment}.ipynb").read_text(encoding="utf-8"))
     submit("broken_json", text='{"cells": [ this is not JSON')
     endless = nbformat.from_dict(source)
-    endless.cells[answers[-1]].source = "while True:\n    pass"
+    endless.cells[answers[-1]].source = ENDLESS
     submit("endless", endless)
     dead = nbformat.from_dict(source)
     dead.cells[answers[0]].source = "import os\nos._exit(1)"
@@ -219,7 +226,9 @@ def run_check(assignment: str, which: str, home: Path) -> CheckRun:
 
 def wanted_runs(items: list[pytest.Item]) -> list[tuple[str, ...]]:
     """The grading and check runs ``items`` (tests of this module) read, longest first (the batches with
-    the most students, then the checks): ``("grade", assignment)`` and ``("check", assignment, which)``."""
+    the most students, then the checks): ``("grade", assignment)`` and ``("check", assignment, which)``.
+    (Checks spread between the batches, to start the batches some seconds apart, ended 17 s later: the
+    last batch then ran alone, waiting out its endless student.)"""
     wanted: set[tuple[str, ...]] = set()
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -219,3 +221,23 @@ def test_a_notebook_holding_another_assignments_tests_is_named_so() -> None:
     assert "is one of 01_task_definition's" in not_this_assignment(nb.cells, "01_task_definition", only_01)
     no_tests = [c for c in nb.cells if not c.get("metadata", {}).get("nbgrader", {}).get("grade")]
     assert not_this_assignment(no_tests, "01_task_definition", tests_of) is None  # nbgrader restores them
+
+
+def test_grading_processes_do_not_build_the_iri_parsers_and_still_validate_notebooks() -> None:
+    """Every grading process imports nbformat; ``autograder`` keeps jsonschema from importing
+    ``rfc3987_syntax`` (0.8 s of parser building per process, for two formats no Jupyter schema uses), and
+    notebooks are validated as before."""
+    code = (
+        "import sys, autograder, nbformat, nbgrader.apps, jsonschema\n"
+        "from nbformat.v4 import new_notebook\n"
+        "print(sys.modules.get('rfc3987_syntax', 'absent'))\n"
+        "nbformat.validate(new_notebook())\n"
+        "bad = new_notebook(); bad.cells = [{'cell_type': 'code'}]\n"
+        "try:\n    nbformat.validate(bad)\nexcept nbformat.ValidationError:\n    print('invalid refused')\n"
+        "checker = jsonschema.FormatChecker()\n"
+        "print(checker.conforms('2026-12-03', 'date'), checker.conforms('not a date', 'date'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=COURSE_ROOT.parent, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:3] == ["None", "invalid refused", "True False"], out.stdout

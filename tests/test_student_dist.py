@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -296,10 +298,16 @@ def test_make_lab_serves_the_copys_notebooks(dist: Path, tmp_path: Path) -> None
     env = {k: v for k, v in _jupyter_env(tmp_path).items() if k != "MTML_WORK_DIR"}
     env["PYTHONPATH"] = str(copy)
     log_path = tmp_path / "lab.log"
+    # A terminal as stdin, as a student has (and as make lab's own test gives it): the server then handles
+    # Ctrl-C itself. Without one it would keep the SIGINT disposition it inherits, which is "ignored" when
+    # the suite runs as a background job of a non-interactive shell: Ctrl-C then did nothing and stopping
+    # fell through to SIGTERM 30 s later.
+    terminal, terminal_side = pty.openpty()
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(["make", "lab", f"VENV={venv}", f"PORT={port}"], cwd=copy, env=env,
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=terminal_side, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)  # its own process group, stopped as a whole
+    os.close(terminal_side)
     try:
         deadline, status, body = time.monotonic() + 90, None, b""
         while time.monotonic() < deadline and status != 200:
@@ -320,4 +328,6 @@ def test_make_lab_serves_the_copys_notebooks(dist: Path, tmp_path: Path) -> None
         assert untracked.stdout == "", f"the student's work/ shows up in git: {untracked.stdout}"
         assert _get(f"http://127.0.0.1:{port}/lab?token={TOKEN}")[0] == 200
     finally:
-        _stop_group(proc)
+        stopped_by = _stop_group(proc)
+        os.close(terminal)
+    assert stopped_by == signal.SIGINT, f"Ctrl-C did not stop make lab:\n{log_path.read_text()}"
