@@ -12,15 +12,20 @@ from __future__ import annotations
 import ast
 import json
 import os
+import queue
 import re
 import secrets
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,15 +135,17 @@ class LabServer:
         # ?reset: start from an empty workspace, so no tab of an earlier notebook is restored.
         return f"{self.base_url}/lab/tree/{notebook}?token={self.token}&reset"
 
-    def shut_down_kernels(self) -> None:
-        """Stop every kernel of this server (as Kernel ▸ Shut Down would), so notebooks run one at a time."""
-        listing = f"{self.base_url}/api/kernels?token={self.token}"
+    def shut_down_kernel_of(self, notebook: str) -> None:
+        """Stop the kernel of ``notebook`` (a path relative to ``root_dir``) as Kernel ▸ Shut Down would,
+        leaving the other notebooks' kernels running."""
+        listing = f"{self.base_url}/api/sessions?token={self.token}"
         with urllib.request.urlopen(listing, timeout=10) as response:
-            kernels = json.loads(response.read())
-        for kernel in kernels:
-            request = urllib.request.Request(f"{self.base_url}/api/kernels/{kernel['id']}?token={self.token}",
-                                             method="DELETE")
-            urllib.request.urlopen(request, timeout=30).close()
+            sessions = json.loads(response.read())
+        for session in sessions:
+            if session.get("path") == notebook:
+                request = urllib.request.Request(
+                    f"{self.base_url}/api/sessions/{session['id']}?token={self.token}", method="DELETE")
+                urllib.request.urlopen(request, timeout=30).close()
 
     def stop(self) -> None:
         """SIGTERM to our server (it shuts its kernels down), then SIGKILL to its process group if needed."""
@@ -339,3 +346,72 @@ def move_sliders_and_redraw(page: Any, timeout_s: float = 180) -> int:
             return ({JS_INTERACTIVE_OUTPUT})(container) !== {json.dumps(before)};
         }}""", timeout=timeout_s * 1000, polling=500)
     return containers.count()
+
+
+VIEWPORT = {"width": 1280, "height": 900}
+
+
+@contextmanager
+def pages_side_by_side(chromium: str, calls: dict[Any, Callable[[Any], Any]],
+                       lanes: int) -> Iterator[dict[Any, Future]]:
+    """Run ``calls`` (each given a fresh page, closed after it) in ``lanes`` browsers side by side, in the
+    order given; yield ``key -> Future`` of what each call returned or raised.
+
+    A notebook run keeps one core busy only part of the time (the page renders, the server and the kernel
+    wait on each other), so two lanes get more done on two cores. Each lane is a thread with a Playwright
+    and a Chromium of its own (Playwright's sync API is bound to the thread that started it). On leaving,
+    the calls not started are cancelled and the lanes waited for.
+
+    Example:
+        >>> with pages_side_by_side(chromium, {"title": lambda page: page.title()}, lanes=2) as runs:
+        ...     runs["title"].result()  # doctest: +SKIP
+        ''
+    """
+    futures = {key: Future() for key in calls}
+    work: queue.SimpleQueue = queue.SimpleQueue()
+    for key, call in calls.items():
+        work.put((futures[key], call))
+
+    def next_call() -> tuple[Future, Callable[[Any], Any]] | None:
+        while True:
+            try:
+                future, call = work.get_nowait()
+            except queue.Empty:
+                return None
+            if future.set_running_or_notify_cancel():
+                return future, call
+
+    def lane() -> None:
+        from playwright.sync_api import sync_playwright
+
+        try:
+            with sync_playwright() as playwright:
+                chrome = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+                try:
+                    while (todo := next_call()) is not None:
+                        future, call = todo
+                        try:
+                            page = chrome.new_page(viewport=VIEWPORT)
+                            try:
+                                future.set_result(call(page))
+                            finally:
+                                page.close()
+                        except BaseException as exc:  # the test that reads it fails with it
+                            if not future.done():
+                                future.set_exception(exc)
+                finally:
+                    chrome.close()
+        except BaseException as exc:  # no browser in this lane: the calls it would take fail with why
+            while (todo := next_call()) is not None:
+                todo[0].set_exception(exc)
+
+    threads = [threading.Thread(target=lane, daemon=True) for _ in range(min(lanes, len(calls)))]
+    for thread in threads:
+        thread.start()
+    try:
+        yield futures
+    finally:
+        for future in futures.values():
+            future.cancel()  # only those not started
+        for thread in threads:
+            thread.join()

@@ -7,7 +7,8 @@ assert what a student would see: no error but the ``NotImplementedError`` of exe
 every figure rendered as an image; the widget controls rendered and reacting to input; progress bars
 rendered; the button's table failing the blank notebook, passing the solved one, and agreeing test by
 test with ``python -m autograder check`` on the saved file. A screenshot of each run is kept in
-``test-artifacts/browser/`` (``MTML_TEST_ARTIFACTS`` moves it).
+``test-artifacts/browser/`` (``MTML_TEST_ARTIFACTS`` moves it). The sessions start up front, two browsers
+side by side on the one server (see ``sessions``); each test asserts on what its own session saw.
 
 Chromium: Debian's package, installed by the first browser test when missing and the tests run as root;
 otherwise these tests are skipped with the reason (see ``tests/lab_browser.py``).
@@ -18,18 +19,20 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
 from check_cache import CheckVerdicts
+from conftest import selected_tests
 from lab_browser import (
-    CHROMIUM_ARGS,
     JS_DOM_COUNTS,
     LabServer,
     find_or_install_chromium,
     move_sliders_and_redraw,
     open_and_run_all,
+    pages_side_by_side,
     press_check_my_work,
     saved_run,
 )
@@ -92,26 +95,75 @@ def server(lab_root: Path, omniglot_data_dir: Path, tmp_path_factory: pytest.Tem
     assert lab.proc is not None and lab.proc.returncode is not None, "the JupyterLab server is still running"
 
 
-@pytest.fixture(scope="module")
-def browser(chromium: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chrome = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            yield chrome
-        finally:
-            chrome.close()
+#: Browser lanes side by side (see pages_side_by_side): on the 2-core reference machine one lane kept the CPU
+#: 62 % busy (257 s for the module alone); two kept it 95 % busy until the last session ended (195 s).
+LANES = 2
 
 
-@pytest.fixture
-def page(browser: Any, server: LabServer) -> Iterator[Any]:
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+def _press_and_keep(page: Any, screenshot: str) -> tuple[dict[str, str], list[str]]:
+    """Press Check my work and keep a screenshot of the table; the table and each row's exercise note."""
+    table = press_check_my_work(page)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{screenshot}.png"))
+    notes = page.locator(".mtml-check-my-work tr[data-grade-id] .mtml-exercise").all_text_contents()
+    return table, notes
+
+
+def run_blank(page: Any, server: LabServer, name: str) -> dict[str, Any]:
+    """A student's first look at the blank notebook: Run All, save, Check my work, open the first hint of
+    the first failing row. Returns what the page showed (the test asserts on it and on the saved file)."""
+    notebook = f"student/{name}.ipynb"
     try:
-        yield page
+        open_and_run_all(page, server, notebook)
+        table, notes = _press_and_keep(page, f"{name}_student")
+        seen: dict[str, Any] = {"table": table, "notes": notes}
+        failing = page.locator('.mtml-check-my-work tr[data-result="FAIL"]')
+        seen["failing_rows"] = failing.count()
+        if seen["failing_rows"]:
+            first = failing.first.locator("details.mtml-hint").first
+            first.locator("summary").first.click()
+            seen["first_hint_open"] = first.evaluate("d => d.open")
+            seen["first_hint_text"] = first.inner_text()
+            seen["failing_hints"] = failing.locator("details.mtml-hint").count()
+        seen["counts"] = page.evaluate(JS_DOM_COUNTS)
+        return seen
     finally:
-        page.close()
-        server.shut_down_kernels()
+        server.shut_down_kernel_of(notebook)
+
+
+def run_solved(page: Any, server: LabServer, name: str) -> dict[str, Any]:
+    """The solved notebook: Run All, save, count what is shown, move the sliders of its interactive
+    figures, Check my work. Returns what the page showed."""
+    notebook = f"solved/{name}.ipynb"
+    try:
+        open_and_run_all(page, server, notebook)
+        seen: dict[str, Any] = {"counts": page.evaluate(JS_DOM_COUNTS)}
+        if EXPECTED[name]["sliders"]:
+            seen["sliders_moved"] = move_sliders_and_redraw(page)
+        seen["table"], seen["notes"] = _press_and_keep(page, f"{name}_solved")
+        seen["hints"] = page.locator(".mtml-check-my-work details.mtml-hint").count()
+        return seen
+    finally:
+        server.shut_down_kernel_of(notebook)
+
+
+def wanted_sessions(items: list[pytest.Item]) -> list[tuple[str, str]]:
+    """The browser sessions ``items`` (tests of this module) read, ``("solved" | "student", notebook)``,
+    in the order they start: the solved notebooks first, later notebooks first (the longer runs)."""
+    kinds = {"test_solved_notebook": "solved", "test_blank_student_notebook": "student"}
+    wanted = {(kinds[item.originalname], item.callspec.params["name"]) for item in items
+              if item.originalname in kinds}
+    return sorted(wanted, key=lambda key: (key[0] != "solved", [-ord(c) for c in key[1]]))
+
+
+@pytest.fixture(scope="module")
+def sessions(request: pytest.FixtureRequest, chromium: str, server: LabServer) -> Iterator[dict]:
+    """Every browser session the selected tests read, started up front, LANES at a time; each test waits
+    for its own session only."""
+    calls = {(kind, name): partial(run_solved if kind == "solved" else run_blank, server=server, name=name)
+             for kind, name in wanted_sessions(selected_tests(request))}
+    with pages_side_by_side(chromium, calls, LANES) as futures:
+        yield futures
 
 
 def _check_in_terminal(path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch,
@@ -131,25 +183,22 @@ def _check_in_terminal(path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPat
     return {o.grade_id: "PASS" if o.passed else "FAIL" for o in outcomes}
 
 
-def _press_button_and_check(page: Any, server: LabServer, notebook: str, screenshot: str, data_dir: Path,
-                            monkeypatch: pytest.MonkeyPatch, known: CheckVerdicts) -> dict[str, str]:
-    """Press Check my work, keep a screenshot of the table, and return the table after asserting that it
-    says what ``python -m autograder check`` says about the saved notebook, test by test."""
-    table = press_check_my_work(page)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{screenshot}.png"))
+def _assert_table_agrees(seen: dict[str, Any], server: LabServer, notebook: str, data_dir: Path,
+                         monkeypatch: pytest.MonkeyPatch, known: CheckVerdicts) -> dict[str, str]:
+    """Assert that the button's table says what ``python -m autograder check`` says about the saved
+    notebook, test by test, and that every row names its exercise; returns the table."""
+    table, notes = seen["table"], seen["notes"]
     assert table == _check_in_terminal(server.root_dir / notebook, data_dir, monkeypatch, known)
-    notes = page.locator(".mtml-check-my-work tr[data-grade-id] .mtml-exercise").all_text_contents()
     assert len(notes) == len(table) and all(n.startswith("exercise ") and ", section " in n for n in notes), \
         f"every row says which exercise and section it checks: {notes}"
     return table
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_blank_student_notebook(name: str, server: LabServer, page: Any, omniglot_dir: Path,
+def test_blank_student_notebook(name: str, server: LabServer, sessions: dict, omniglot_dir: Path,
                                 monkeypatch: pytest.MonkeyPatch, check_verdicts: CheckVerdicts) -> None:
     notebook = f"student/{name}.ipynb"
-    open_and_run_all(page, server, notebook)
+    seen = sessions[("student", name)].result()
     saved = saved_run(server.root_dir / notebook)
     assert any(ename == "NotImplementedError" for _, ename, _ in saved.errors), (
         f"{name}: no exercise raised NotImplementedError in the blank notebook")
@@ -162,28 +211,24 @@ def test_blank_student_notebook(name: str, server: LabServer, page: Any, omniglo
     assert loud and all(len(saved.tracebacks[i]) > 1 for i in loud), f"{name}: a test cell lost its traceback"
     tracebacks = {i for i, _ in saved.tracebacks.items() if saved.roles[i] == "other" and i not in unlock}
     assert not tracebacks, f"{name}: experiment cells still end in a traceback: {sorted(tracebacks)}"
-    table = _press_button_and_check(page, server, notebook, f"{name}_student", omniglot_dir, monkeypatch,
-                                    check_verdicts)
+    table = _assert_table_agrees(seen, server, notebook, omniglot_dir, monkeypatch, check_verdicts)
     assert "FAIL" in table.values(), f"{name}: the blank notebook passes every visible test: {table}"
     # Each failing row offers its exercise's first hint; opening it offers the next one.
-    failing = page.locator('.mtml-check-my-work tr[data-result="FAIL"]')
-    assert failing.count() == list(table.values()).count("FAIL")
-    first = failing.first.locator("details.mtml-hint").first
-    first.locator("summary").first.click()
-    assert first.evaluate("d => d.open") and "Hint 1" in first.inner_text()
-    assert "Next hint (2 of" in first.inner_text(), f"{name}: the first hint does not offer the next one"
-    assert failing.locator("details.mtml-hint").count() >= 2 * failing.count(), f"{name}: rows without hints"
-    assert page.evaluate(JS_DOM_COUNTS)["widget_errors"] == 0
+    assert seen["failing_rows"] == list(table.values()).count("FAIL")
+    assert seen["first_hint_open"] and "Hint 1" in seen["first_hint_text"]
+    assert "Next hint (2 of" in seen["first_hint_text"], f"{name}: the first hint does not offer the next one"
+    assert seen["failing_hints"] >= 2 * seen["failing_rows"], f"{name}: rows without hints"
+    assert seen["counts"]["widget_errors"] == 0
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_solved_notebook(name: str, server: LabServer, page: Any, omniglot_dir: Path,
+def test_solved_notebook(name: str, server: LabServer, sessions: dict, omniglot_dir: Path,
                          monkeypatch: pytest.MonkeyPatch, check_verdicts: CheckVerdicts) -> None:
     notebook = f"solved/{name}.ipynb"
-    open_and_run_all(page, server, notebook)
+    seen = sessions[("solved", name)].result()
     saved = saved_run(server.root_dir / notebook)
     assert saved.errors == [], f"{name}: the solved notebook shows errors (cell index, name): {saved.errors}"
-    counts = page.evaluate(JS_DOM_COUNTS)
+    counts = seen["counts"]
     assert counts["images"] == saved.images + counts["widget_images"], (
         f"{name}: {saved.images} saved, {counts['widget_images']} in widgets, {counts['images']} shown")
     expected = EXPECTED[name]
@@ -192,8 +237,7 @@ def test_solved_notebook(name: str, server: LabServer, page: Any, omniglot_dir: 
     assert counts["check_buttons"] == 1, f"{name}: the Check my work button is not shown"
     assert counts["progress_bars_seen"] > 0, f"{name}: no progress bar was rendered during Run All"
     if expected["sliders"]:
-        assert move_sliders_and_redraw(page) >= 1, f"{name}: its sliders are in no interactive widget"
-    table = _press_button_and_check(page, server, notebook, f"{name}_solved", omniglot_dir, monkeypatch,
-                                    check_verdicts)
+        assert seen["sliders_moved"] >= 1, f"{name}: its sliders are in no interactive widget"
+    table = _assert_table_agrees(seen, server, notebook, omniglot_dir, monkeypatch, check_verdicts)
     assert set(table.values()) == {"PASS"}, f"{name}: visible tests fail on the solved notebook: {table}"
-    assert page.locator(".mtml-check-my-work details.mtml-hint").count() == 0, "hints offered on passes"
+    assert seen["hints"] == 0, "hints offered on passes"
