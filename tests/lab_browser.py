@@ -360,7 +360,8 @@ def pages_side_by_side(chromium: str, calls: dict[Any, Callable[[Any], Any]],
     A notebook run keeps one core busy only part of the time (the page renders, the server and the kernel
     wait on each other), so two lanes get more done on two cores. Each lane is a thread with a Playwright
     and a Chromium of its own (Playwright's sync API is bound to the thread that started it). On leaving,
-    the calls not started are cancelled and the lanes waited for.
+    the calls not started are cancelled and the lanes waited for. (Not conftest's ``side_by_side``: a thread
+    pool has no hook to close each thread's browser in that thread.)
 
     Example:
         >>> with pages_side_by_side(chromium, {"title": lambda page: page.title()}, lanes=2) as runs:
@@ -381,6 +382,17 @@ def pages_side_by_side(chromium: str, calls: dict[Any, Callable[[Any], Any]],
             if future.set_running_or_notify_cancel():
                 return future, call
 
+    def on_new_page(chrome: Any, future: Future, call: Callable[[Any], Any]) -> None:
+        try:
+            page = chrome.new_page(viewport=VIEWPORT)
+            try:
+                future.set_result(call(page))
+            finally:
+                page.close()
+        except BaseException as exc:  # the test that reads it fails with it
+            if not future.done():
+                future.set_exception(exc)
+
     def lane() -> None:
         from playwright.sync_api import sync_playwright
 
@@ -389,16 +401,7 @@ def pages_side_by_side(chromium: str, calls: dict[Any, Callable[[Any], Any]],
                 chrome = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
                 try:
                     while (todo := next_call()) is not None:
-                        future, call = todo
-                        try:
-                            page = chrome.new_page(viewport=VIEWPORT)
-                            try:
-                                future.set_result(call(page))
-                            finally:
-                                page.close()
-                        except BaseException as exc:  # the test that reads it fails with it
-                            if not future.done():
-                                future.set_exception(exc)
+                        on_new_page(chrome, *todo)
                 finally:
                     chrome.close()
         except BaseException as exc:  # no browser in this lane: the calls it would take fail with why

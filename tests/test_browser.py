@@ -153,7 +153,7 @@ def wanted_sessions(items: list[pytest.Item]) -> list[tuple[str, str]]:
     kinds = {"test_solved_notebook": "solved", "test_blank_student_notebook": "student"}
     wanted = {(kinds[item.originalname], item.callspec.params["name"]) for item in items
               if item.originalname in kinds}
-    return sorted(wanted, key=lambda key: (key[0] != "solved", [-ord(c) for c in key[1]]))
+    return sorted(sorted(wanted, reverse=True), key=lambda key: key[0] != "solved")
 
 
 @pytest.fixture(scope="module")
