@@ -6,7 +6,7 @@
 #   make update [NB=03_negative_transfer]  take a course update of a notebook into work/, keeping your
 #                                    answers (the old copy goes to work/backups/)
 #   make test [LONG_JOBS=2] [TEST_JOBS=0]  run the whole test suite: the laptop-profile notebook runs two at a
-#                                    time, then the other tests (TEST_JOBS=auto: one worker per core)
+#                                    time at low priority beside the other tests (TEST_JOBS=auto: one worker per core)
 #   make setup                       install only
 #   make release                     regenerate notebooks/ from autograder/source/
 #   make check NB=work/01_task_definition.ipynb [HINTS=1]  self-check one notebook (HINTS=1: with
@@ -63,14 +63,15 @@ lab: $(STAMP)
 update: $(STAMP)
 	$(PY) -m mtml_utils.workcopy update $(NB)
 
-# The whole suite runs in two parts. First the notebooks in the laptop profile (tests marked `long`: minutes
-# each, one torch thread each, deterministic, with no tight time limit), LONG_JOBS of them at a time: on the
-# 2-core reference machine two at once get about 1.5x the work done. Then every other test, TEST_JOBS
-# parallel pytest-xdist workers (0: in one process, the default: many of these tests keep both cores busy
-# themselves, grading with two kernels or a browser beside JupyterLab, and several have tight time limits that
-# a loaded machine breaks; on the 2-core reference machine two workers kept both cores busy, 97 % against 64 %,
-# and finished no sooner: 1761 s against 1745 s). Instead, the expensive fixtures run their independent work
-# side by side themselves, one kernel per core: the grading batches and check runs of every notebook
+# The whole suite runs in two parts (tests/run_all.py). The notebooks in the laptop profile (tests marked
+# `long`: minutes of computation each, one torch thread each, deterministic, with no tight time limit), LONG_JOBS
+# of them at a time, run in the background at the lowest CPU priority, kernels included: they use only what the
+# other tests leave idle, and their report is printed after them. Every other test runs in the foreground with
+# TEST_JOBS parallel pytest-xdist workers (0: in one process, the default: many of these tests keep both cores
+# busy themselves, grading with two kernels or a browser beside JupyterLab, and several have tight time limits
+# that a loaded machine breaks; on the 2-core reference machine two workers kept both cores busy, 97 % against
+# 64 %, and finished no sooner: 1761 s against 1745 s). Instead, the expensive fixtures run their independent
+# work side by side themselves, one kernel per core: the grading batches and check runs of every notebook
 # (tests/test_autograder_grade.py), the kernels of the mistake catalogue (tests/test_mistake_catalogue.py) and
 # the smoke runs of the notebooks (tests/test_notebooks_execute.py).
 # Tests sharing an expensive module fixture stay on one worker (tests/conftest.py).
@@ -78,10 +79,7 @@ update: $(STAMP)
 # pytest run with those arguments and TEST_JOBS workers instead.
 test: $(STAMP)
 ifeq ($(strip $(PYTEST_ARGS)),)
-	@$(PY) -m pytest -m long -n $(LONG_JOBS) --dist loadgroup --no-loadscope-reorder; laptop=$$?; \
-	$(PY) -m pytest -m "not long" -n $(TEST_JOBS) --dist loadgroup --no-loadscope-reorder; rest=$$?; \
-	echo "make test: laptop-profile notebooks: pytest exit $$laptop; the other tests: pytest exit $$rest"; \
-	test $$laptop -eq 0 && test $$rest -eq 0
+	@$(PY) tests/run_all.py --long-jobs $(LONG_JOBS) --test-jobs $(TEST_JOBS)
 else
 	$(PY) -m pytest -n $(TEST_JOBS) --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS)
 endif

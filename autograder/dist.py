@@ -3,7 +3,8 @@
 It holds what students run and nothing an instructor keeps to themselves:
 
 * the released notebooks (``notebooks/*.ipynb``), ``mtml_utils/``, ``data/README.md`` (no data),
-  ``Makefile``, ``pyproject.toml``, ``constraints.txt``, ``environment.yml``, ``.gitignore``;
+  ``Makefile``, ``pyproject.toml``, ``constraints.txt``, ``environment.yml``, ``.gitignore``,
+  ``tests/run_all.py`` (what ``make test`` runs);
 * the modules of ``autograder/`` (``check`` and the Check my work button import them), but never
   ``autograder/source/`` (solutions, and ``grading.py``: the hidden tests) nor the instructor README;
 * ``README.md`` and ``tests/`` for students, from the templates in ``autograder/student/``;
@@ -30,7 +31,7 @@ from autograder.errors import UsageError
 
 #: Files shipped as they are, by path relative to the repository root.
 TOP_FILES = ("Makefile", "pyproject.toml", "constraints.txt", "environment.yml", ".gitignore",
-             "data/README.md")
+             "data/README.md", "tests/run_all.py")
 #: The templates of the student README and test suite (relative to the course root).
 TEMPLATE_DIR = "student"
 #: Written into every distribution; ``--force`` replaces only a folder that holds it.
