@@ -6,6 +6,7 @@ Nothing here imports nbgrader at module level, so commands can validate their in
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shutil
@@ -276,6 +277,43 @@ def write_kernelspec(jupyter_path: Path, sandbox_policy: Path | None = None) -> 
     return spec_dir.parent
 
 
+def gradebook_schema_head() -> str:
+    """The newest revision of nbgrader's gradebook schema, read from its migration scripts.
+
+    nbgrader stamps every new gradebook with it, and asks for it by running ``alembic heads`` in a new
+    process, which costs about 1.6 CPU-seconds (importing alembic) for one string; every ``grade`` and
+    ``feedback`` run creates a gradebook. The scripts name their ``revision`` and ``down_revision``: the head
+    is the one revision no other revises. :func:`nbgrader_api` uses this instead (a test compares it with
+    ``alembic heads``); with no single head it asks alembic as nbgrader does.
+
+    Example:
+        >>> len(gradebook_schema_head())
+        12
+    """
+    from nbgrader import api, dbutil
+
+    revisions, revised = set(), set()
+    for script in (Path(dbutil.ALEMBIC_DIR) / "versions").glob("*.py"):
+        for node in ast.parse(script.read_text(encoding="utf-8")).body:
+            names = [getattr(t, "id", None) for t in node.targets] if isinstance(node, ast.Assign) else []
+            if names == ["revision"]:
+                revisions.add(ast.literal_eval(node.value))
+            elif names == ["down_revision"]:
+                down = ast.literal_eval(node.value)
+                revised.update(down if isinstance(down, (tuple, list)) else [down])
+    heads = revisions - revised
+    return heads.pop() if len(heads) == 1 else api._alembic_heads_by_subprocess()
+
+
+def stamp_gradebooks_in_process() -> None:
+    """Make nbgrader's new gradebooks take their schema revision from :func:`gradebook_schema_head`."""
+    from nbgrader import api
+
+    if not hasattr(api, "_alembic_heads_by_subprocess"):
+        api._alembic_heads_by_subprocess = api.get_alembic_version
+        api.get_alembic_version = gradebook_schema_head
+
+
 def nbgrader_api(course_dir: Path, cell_timeout: int | None = None,
                  interrupt_grace: int | None = None) -> Any:
     """An in-process ``NbGraderAPI`` for a course folder, configured from its ``nbgrader_config.py``
@@ -294,6 +332,7 @@ def nbgrader_api(course_dir: Path, cell_timeout: int | None = None,
     # nbgrader's Gradebook runs the `alembic` script from PATH, which lacks the venv's bin folder when
     # the venv's python is called directly (as `make` does).
     os.environ["PATH"] = path_with_interpreter_bin(os.environ.get("PATH", ""))
+    stamp_gradebooks_in_process()
     config = PyFileConfigLoader(CONFIG_FILE, path=str(course_dir)).load_config()
     # The copied config already points root at its own folder; pinning it guards against edits.
     config.CourseDirectory.root = str(Path(course_dir).resolve())

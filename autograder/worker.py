@@ -33,6 +33,7 @@ from autograder.course import (
     load_notebook,
     nbgrader_api,
     not_this_assignment,
+    stamp_gradebooks_in_process,
 )
 from autograder.hidden import one_line
 from autograder.processes import (
@@ -142,6 +143,7 @@ def _ensure_student(course: _Course, student_id: str) -> None:
             return
         from nbgrader.api import Gradebook
 
+        stamp_gradebooks_in_process()  # the gradebook may be new
         with Gradebook(f"sqlite:///{course.root / 'gradebook.db'}") as gradebook:
             gradebook.update_or_create_student(student_id)
         course.students.add(student_id)

@@ -241,3 +241,30 @@ def test_grading_processes_do_not_build_the_iri_parsers_and_still_validate_noteb
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[:3] == ["None", "invalid refused", "True False"], out.stdout
+
+
+def test_new_gradebooks_are_stamped_with_alembics_head_without_running_alembic(tmp_path: Path) -> None:
+    """nbgrader stamps a new gradebook with ``alembic heads`` run in a new process (1.6 CPU-seconds per grade
+    run); the course reads the head from nbgrader's migration scripts instead. In a fresh interpreter whose
+    PATH has no ``alembic`` (nbgrader's own way then fails), a gradebook is created and carries alembic's
+    own answer."""
+    alembic = shutil.which("alembic", path=str(Path(sys.executable).parent))
+    assert alembic, "alembic is installed with nbgrader"
+    code = ("from pathlib import Path\n"
+            "from autograder.course import nbgrader_api\n"
+            f"nbgrader_api(Path({str(COURSE_ROOT)!r}))\n"
+            "import os\n"
+            "os.environ['PATH'] = '/usr/bin:/bin'  # nbgrader_api put the venv's bin first\n"
+            "from nbgrader.api import Gradebook\n"
+            "from sqlalchemy import text\n"
+            f"with Gradebook('sqlite:///{tmp_path}/gradebook.db') as gb:\n"
+            "    print(gb.db.execute(text('SELECT version_num FROM alembic_version')).scalar())\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    from nbgrader.dbutil import _temp_alembic_ini
+
+    with _temp_alembic_ini(f"sqlite:///{tmp_path}/other.db") as ini:
+        heads = subprocess.run([alembic, "-c", ini, "heads"], capture_output=True, text=True,
+                               check=True).stdout
+    assert heads.split()[0] == done.stdout.strip(), (heads, done.stdout)

@@ -169,27 +169,20 @@ def test_targets_call_the_right_command_without_reinstalling(
     assert [call.strip() for call in project.calls()] == [expected]
 
 
-def test_make_test_runs_the_laptop_notebooks_two_at_a_time_then_everything_else(project: Project) -> None:
+def test_make_test_runs_both_parts_through_run_all(project: Project) -> None:
+    """The two parts, their priorities, report and exit code: tests/test_run_all.py."""
     result = project.make("test")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert [call.strip() for call in project.calls()] == [
-        "-m pytest -m long -n 2 --dist loadgroup --no-loadscope-reorder",
-        "-m pytest -m not long -n 0 --dist loadgroup --no-loadscope-reorder",
-    ]
+    assert [call.strip() for call in project.calls()] == ["tests/run_all.py --long-jobs 2 --test-jobs 0"]
     result = project.make("test", "LONG_JOBS=1", "TEST_JOBS=auto")
     assert result.returncode == 0
-    assert [call.split(" --dist")[0] for call in project.calls()] == [
-        "-m pytest -m long -n 1", "-m pytest -m not long -n auto"]
+    assert [call.strip() for call in project.calls()] == ["tests/run_all.py --long-jobs 1 --test-jobs auto"]
 
 
-def test_make_test_fails_when_either_part_fails_and_still_runs_both(project: Project) -> None:
-    for failing in ("long", "not long"):
-        (project.venv / "bin" / "python").write_text(  # exits 1 for the part named `failing`
-            FAKE_PYTHON + f'test "$4" = "{failing}" && exit 1\nexit 0\n')
-        result = project.make("test")
-        assert result.returncode != 0, failing
-        assert len(project.calls()) == 2, f"both parts run when {failing!r} fails"
-        assert "pytest exit 1" in result.stdout
+def test_make_test_fails_when_the_suite_fails(project: Project) -> None:
+    (project.venv / "bin" / "python").write_text(FAKE_PYTHON + "exit 1\n")
+    result = project.make("test")
+    assert result.returncode != 0 and len(project.calls()) == 1
 
 
 def test_ci_runs_make_test() -> None:
