@@ -1,4 +1,5 @@
-"""What a grading process pays before it grades: importing nbformat, with and without the course's guard.
+"""What a grading process pays before it grades: importing nbformat, with and without the course's guard, and
+creating its gradebook, with nbgrader's ``alembic heads`` subprocess and with the course's stamp.
 
     python benchmarks/process_start.py             # 7 repeats of each
     python benchmarks/process_start.py --repeats 15
@@ -13,9 +14,14 @@ one run (the variants alternate, repeat after repeat), fresh interpreters that i
 - ``nbformat`` alone (what plain nbgrader or any other Jupyter process pays),
 - ``autograder`` then ``nbformat`` (what the course's grading processes pay),
 - ``autograder`` then ``nbgrader.apps`` (the grading process's own import),
+- a new gradebook as nbgrader makes it (it runs ``alembic heads`` in a new process, which imports alembic, for
+  the schema revision to stamp it with: every ``grade`` and ``feedback`` run creates one),
+- a new gradebook stamped as the course does (``autograder.course.stamp_gradebooks_in_process``: the revision
+  read from nbgrader's migration scripts),
 
-and reports the median wall time of each and the ratio plain / guarded. Writes JSON (default
-``benchmarks/results/process_start.json``); exits 1 when the guarded import still loads ``rfc3987_syntax``.
+and reports the median wall time of each and the ratios plain / guarded and nbgrader's / the course's.
+Writes JSON (default ``benchmarks/results/process_start.json``); exits 1 when the guarded import still loads
+``rfc3987_syntax``.
 """
 
 from __future__ import annotations
@@ -33,10 +39,18 @@ from machine import machine_info  # benchmarks/machine.py (this folder is on sys
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "process_start.json"
 REPORT = "import sys; print('rfc3987_syntax' in sys.modules and sys.modules['rfc3987_syntax'] is not None)"
+# The venv's bin folder first on PATH (where nbgrader finds `alembic`), a gradebook in a new folder.
+NEW_GRADEBOOK = ("import autograder, os, sys, tempfile; "
+                 "os.environ['PATH'] = os.path.dirname(sys.executable) + os.pathsep + os.environ['PATH']; "
+                 "{stamp}from nbgrader.api import Gradebook; "
+                 "Gradebook('sqlite:///' + tempfile.mkdtemp() + '/g.db').close(); ")
+STAMP = "from autograder.course import stamp_gradebooks_in_process; stamp_gradebooks_in_process(); "
 VARIANTS = {
     "nbformat": "import nbformat; " + REPORT,
     "autograder + nbformat": "import autograder, nbformat; " + REPORT,
     "autograder + nbgrader.apps": "import autograder, nbgrader.apps; " + REPORT,
+    "new gradebook, alembic heads": NEW_GRADEBOOK.format(stamp="") + REPORT,
+    "new gradebook, course's stamp": NEW_GRADEBOOK.format(stamp=STAMP) + REPORT,
 }
 
 
@@ -72,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:28s} median {medians[name]:.2f} s over {args.repeats}; "
               f"rfc3987_syntax loaded: {loaded[name]}")
     print(f"import nbformat, plain / with the course's guard: {ratio:.2f}x")
+    stamp_ratio = medians["new gradebook, alembic heads"] / medians["new gradebook, course's stamp"]
+    print(f"new gradebook, nbgrader's alembic heads / the course's stamp: {stamp_ratio:.2f}x")
 
     result = {
         "machine": machine_info(),
@@ -81,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         "all_s": times,
         "rfc3987_syntax_loaded": loaded,
         "ratio_plain_over_guarded": ratio,
+        "ratio_alembic_heads_over_stamp": stamp_ratio,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

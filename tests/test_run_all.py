@@ -5,6 +5,7 @@ selection without laptop runs is no failure, and stopping the run stops both par
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -61,12 +62,18 @@ def suite(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def _as_from_a_terminal() -> None:
+    """SIGINT back to its default, as for a command typed in a terminal: this suite may itself run where it
+    is inherited ignored (a background job of a non-interactive shell), and Python then keeps ignoring it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_all(suite: Path, *args: str, **env: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, str(RUN_ALL), "--long-jobs", "0", "--test-jobs", "0", "-p", "no:cacheprovider",
          *args],
         cwd=suite, env={**os.environ, "RECORDS": str(suite / "records"), **env},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=_as_from_a_terminal)
 
 
 def records(suite: Path) -> dict[str, dict]:
@@ -114,16 +121,23 @@ def test_a_selection_without_laptop_runs_is_no_failure(suite: Path):
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT])
 def test_stopping_the_run_stops_the_laptop_part(suite: Path, how: signal.Signals):
     proc = run_all(suite, LAPTOP_SECONDS="300")
-    deadline = time.monotonic() + 60
-    while set(records(suite)) != {"laptop", "other"}:
-        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()[0]
-        time.sleep(0.1)
-    laptop_pid = records(suite)["laptop"]["pid"]
-    proc.send_signal(how)
-    out, _ = proc.communicate(timeout=30)
-    assert proc.returncode != 0, out
-    with pytest.raises(ProcessLookupError):
-        os.kill(laptop_pid, 0)  # the laptop test's process is gone (reaped: not even a zombie)
+    laptop_pid = None
+    try:
+        deadline = time.monotonic() + 60
+        while set(records(suite)) != {"laptop", "other"}:
+            assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()[0]
+            time.sleep(0.1)
+        laptop_pid = records(suite)["laptop"]["pid"]
+        proc.send_signal(how)
+        out, _ = proc.communicate(timeout=30)
+        assert proc.returncode != 0, out
+        with pytest.raises(ProcessLookupError):
+            os.kill(laptop_pid, 0)  # the laptop test's process is gone (reaped: not even a zombie)
+    finally:  # a failure here must not leave the 300-s laptop part behind
+        for pid in (proc.pid, laptop_pid):
+            with contextlib.suppress(ProcessLookupError, TypeError):
+                os.kill(pid, signal.SIGKILL)
+        proc.wait()
 
 
 def test_yield_cpu_lowers_a_session_leader_and_its_group():
