@@ -76,7 +76,9 @@ def _stop(proc: subprocess.Popen, group: bool) -> None:
 def run(long_jobs: str = "2", test_jobs: str = "0", extra: Sequence[str] = ()) -> int:
     """Both parts of the suite as described above; returns the exit code for ``make test`` (0: both
     passed)."""
-    log = Path(tempfile.mkstemp(prefix="mtml-laptop-tests-", suffix=".log")[1])
+    handle, name = tempfile.mkstemp(prefix="mtml-laptop-tests-", suffix=".log")
+    os.close(handle)  # reopened below for the laptop part
+    log = Path(name)
     print(f"make test: the laptop-profile notebooks run at low priority beside the other tests; their report "
           f"follows them (to watch: tail -f {log})", flush=True)
     with log.open("wb") as out:
