@@ -64,14 +64,14 @@ update: $(STAMP)
 	$(PY) -m mtml_utils.workcopy update $(NB)
 
 # The whole suite runs in two parts (tests/run_all.py). The notebooks in the laptop profile (tests marked
-# `long`: minutes of computation each, one torch thread each, deterministic, with no tight time limit), LONG_JOBS
-# of them at a time, run in the background at the lowest CPU priority, kernels included: they use mostly what the
-# other tests leave idle, and their report is printed after them (on the 2-core reference machine, from a clean
-# clone: 22 min 51 s one after the other, 19 min 35 s side by side; the other tests took 5 % longer beside
-# them, 901 s against 947 s). Every other test runs in the foreground with
-# TEST_JOBS parallel pytest-xdist workers (0: in one process, the default: many of these tests keep both cores
-# busy themselves, grading with two kernels or a browser beside JupyterLab, and several have tight time limits
-# that a loaded machine breaks; on the 2-core reference machine two workers kept both cores busy, 97 % against
+# `long`: minutes of computation each, one torch thread each, deterministic, with no tight time limit),
+# LONG_JOBS of them at a time, run in the background at the lowest CPU priority, kernels included: they use
+# mostly what the other tests leave idle, and their report is printed after them (on the 2-core reference
+# machine, from a clean clone: 22 min 51 s one after the other, 19 min 35 s side by side; the other tests took
+# 5 % longer beside them, 901 s against 947 s). Every other test runs in the foreground with TEST_JOBS
+# parallel pytest-xdist workers (0: in one process, the default: many of these tests keep both cores busy
+# themselves, grading with two kernels or a browser beside JupyterLab, and several have tight time limits that
+# a loaded machine breaks; on the 2-core reference machine two workers kept both cores busy, 97 % against
 # 64 %, and finished no sooner: 1761 s against 1745 s). Instead, the expensive fixtures run their independent
 # work side by side themselves, one kernel per core: the grading batches and check runs of every notebook
 # (tests/test_autograder_grade.py), the kernels of the mistake catalogue (tests/test_mistake_catalogue.py) and
