@@ -288,7 +288,7 @@ def open_and_run_all(page: Any, server: LabServer, notebook: str, timeout_s: flo
     """Open ``notebook``, wait for its kernel, Run All Cells as a student would, wait until every code
     cell has run, then save it (File ▸ Save)."""
     page.goto(server.url(notebook))
-    page.wait_for_function(JS_KERNEL_IDLE, timeout=120_000)
+    page.wait_for_function(JS_KERNEL_IDLE, timeout=120_000, polling=100)
     page.evaluate(JS_WATCH_PROGRESS)
     page.evaluate("() => jupyterapp.commands.execute('notebook:run-all-cells')")
     try:
@@ -298,7 +298,7 @@ def open_and_run_all(page: Any, server: LabServer, notebook: str, timeout_s: flo
         raise AssertionError(f"{notebook}: Run All did not run every code cell within {timeout_s} s; "
                              f"cells never run: {not_run}\n{server.log()}") from exc
     page.evaluate("() => jupyterapp.commands.execute('docmanager:save')")
-    page.wait_for_function(JS_SAVED, timeout=30_000)
+    page.wait_for_function(JS_SAVED, timeout=30_000, polling=100)
 
 
 def press_check_my_work(page: Any, timeout_s: float = 120) -> dict[str, str]:
