@@ -10,7 +10,9 @@ laptop runs slow the others down. So the laptop part runs in the background at t
 (its pytest, its workers and every kernel they start: :func:`yield_cpu`), soaking up only what the other
 tests leave idle, and the other tests run in the foreground as if alone. Its output goes to a log file
 (named at the start, to follow with ``tail -f``) and is printed once the other tests are done; the run fails
-when either part fails. Ctrl-C or a termination stops both parts, kernels included.
+when either part fails. Each part prints its own slowest tests; the run ends with the slowest of the two
+together (:func:`slowest_tests`, read from each part's JUnit XML report). Ctrl-C or a termination stops both
+parts, kernels included.
 
 Extra arguments go to both pytest runs. Only the standard library is used: the students' copy of the
 course ships this file with its own tests (where no test is marked ``long``, which is no failure).
@@ -21,11 +23,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+import xml.etree.ElementTree as ElementTree
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,6 +38,8 @@ NO_TESTS_COLLECTED = 5
 #: Seconds the stopped laptop part gets to end its workers before they are killed.
 STOP_GRACE_S = 10
 LOWEST_PRIORITY = 19
+#: How many of the slowest tests of the whole run are listed at its end.
+SLOWEST = 25
 
 
 def yield_cpu(pid: int) -> None:
@@ -52,6 +58,24 @@ def yield_cpu(pid: int) -> None:
         os.setpriority(os.PRIO_PROCESS, pid, LOWEST_PRIORITY)
     with contextlib.suppress(OSError):
         Path(f"/proc/{pid}/autogroup").write_text(f"{LOWEST_PRIORITY}\n")
+
+
+def slowest_tests(reports: Sequence[Path], count: int = SLOWEST) -> list[tuple[float, str]]:
+    """The ``count`` slowest tests in the JUnit XML ``reports`` (pytest's ``--junitxml``), slowest first, as
+    ``(seconds, test)``; a test's seconds are its setup, call and teardown together (pytest's default
+    ``junit_duration_report``), so a module fixture's setup counts for the test that started it. A report
+    that is missing or unreadable (a part stopped early) adds nothing.
+
+    Example:
+        >>> slowest_tests([Path("no-such-report.xml")])
+        []
+    """
+    found = []
+    for report in reports:
+        with contextlib.suppress(OSError, ElementTree.ParseError):
+            for case in ElementTree.parse(report).iter("testcase"):
+                found.append((float(case.get("time") or 0), f"{case.get('classname')}::{case.get('name')}"))
+    return sorted(found, key=lambda item: -item[0])[:count]
 
 
 def _pytest(marker: str, jobs: str, extra: Sequence[str]) -> list[str]:
@@ -76,6 +100,8 @@ def _stop(proc: subprocess.Popen, group: bool) -> None:
 def run(long_jobs: str = "2", test_jobs: str = "0", extra: Sequence[str] = ()) -> int:
     """Both parts of the suite as described above; returns the exit code for ``make test`` (0: both
     passed)."""
+    reports = Path(tempfile.mkdtemp(prefix="mtml-test-reports-"))  # each part's JUnit XML, for the slowest
+    junit = {part: [f"--junitxml={reports / part}.xml", *extra] for part in ("laptop", "other")}  # theirs win
     handle, name = tempfile.mkstemp(prefix="mtml-laptop-tests-", suffix=".log")
     os.close(handle)  # reopened below for the laptop part
     log = Path(name)
@@ -84,14 +110,14 @@ def run(long_jobs: str = "2", test_jobs: str = "0", extra: Sequence[str] = ()) -
     with log.open("wb") as out:
         # A session of its own: its workers (and their kernels, which yield_cpu themselves) can be stopped as
         # one group, and Ctrl-C in the terminal reaches only the foreground part (stopped below).
-        laptop = subprocess.Popen(_pytest("long", long_jobs, extra), stdout=out, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, start_new_session=True)
+        laptop = subprocess.Popen(_pytest("long", long_jobs, junit["laptop"]), stdout=out,
+                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     yield_cpu(laptop.pid)
     started = time.monotonic()
     rest = None
     previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     try:
-        rest = subprocess.Popen(_pytest("not long", test_jobs, extra))
+        rest = subprocess.Popen(_pytest("not long", test_jobs, junit["other"]))
         rest_code = rest.wait()
         if laptop.poll() is None:
             print(f"make test: waiting for the laptop-profile notebooks (running for "
@@ -106,9 +132,16 @@ def run(long_jobs: str = "2", test_jobs: str = "0", extra: Sequence[str] = ()) -
         _stop(laptop, group=True)
         if rest is not None:
             _stop(rest, group=False)
+        slowest = slowest_tests([reports / "laptop.xml", reports / "other.xml"])
+        shutil.rmtree(reports, ignore_errors=True)
     sys.stdout.flush()
     sys.stdout.buffer.write(log.read_bytes())
     log.unlink()
+    if slowest:
+        print(f"make test: the {len(slowest)} slowest tests of both parts (seconds of setup, call and "
+              "teardown):")
+        for seconds, test in slowest:
+            print(f"{seconds:9.2f}  {test}")
     if laptop_code == NO_TESTS_COLLECTED:
         print("make test: no laptop-profile notebook run was selected (the students' copy has none)")
         laptop_code = 0

@@ -49,6 +49,10 @@ def test_laptop_run():
 
 
 def test_other():
+    if os.environ.get("WAIT_FOR_LAPTOP"):  # once started, the laptop test has 3 s to go
+        deadline = time.time() + 60
+        while not Path(os.environ["RECORDS"], "laptop.json").exists() and time.time() < deadline:
+            time.sleep(0.05)
     run("other", 2)
 '''
 
@@ -81,7 +85,10 @@ def records(suite: Path) -> dict[str, dict]:
 
 
 def test_the_laptop_part_runs_beside_the_others_at_the_lowest_priority_and_reports_after_them(suite: Path):
-    proc = run_all(suite, "-v")  # -v: each test's name in its part's report
+    (suite / "tmp").mkdir()
+    # -v: each test's name in its part's report. The other test waits (60 s at most) for the laptop test to
+    # start, whose pytest may take a while to get the CPU at its priority on a busy machine.
+    proc = run_all(suite, "-v", TMPDIR=str(suite / "tmp"), WAIT_FOR_LAPTOP="1")
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, out
     seen = records(suite)
@@ -97,6 +104,15 @@ def test_the_laptop_part_runs_beside_the_others_at_the_lowest_priority_and_repor
     assert "mtml-laptop-tests-" in out.splitlines()[0], "the first line names the laptop part's log"
     log = Path(out.splitlines()[0].split("tail -f ")[1].rstrip(")"))
     assert not log.exists(), "the log is removed once printed"
+    # The slowest tests of both parts together come after both reports, slowest first.
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if "slowest tests of both parts" in line)
+    assert start > max(i for i, line in enumerate(lines) if "passed" in line), out
+    slowest = {test: float(seconds) for seconds, test in (line.split() for line in lines[start + 1:-1])}
+    assert set(slowest) == {"test_suite::test_laptop_run", "test_suite::test_other"}, out
+    assert list(slowest.values()) == sorted(slowest.values(), reverse=True), out
+    assert slowest["test_suite::test_laptop_run"] >= 3 and slowest["test_suite::test_other"] >= 2, out
+    assert not list((suite / "tmp").iterdir()), "the reports are removed"
 
 
 @pytest.mark.parametrize("failing", ["laptop", "other"])
