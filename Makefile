@@ -78,8 +78,8 @@ update: $(STAMP)
 # the smoke runs of the notebooks (tests/test_notebooks_execute.py).
 # Tests sharing an expensive module fixture stay on one worker (tests/conftest.py).
 # Both parts always run; make test fails when either does, and ends with the 25 slowest tests of the two
-# together. With PYTEST_ARGS (e.g. a test file, -k or -m), one pytest run with those arguments and TEST_JOBS
-# workers instead.
+# together (each part's JUnit XML report is kept in test-artifacts/junit/). With PYTEST_ARGS (e.g. a test
+# file, -k or -m), one pytest run with those arguments and TEST_JOBS workers instead.
 test: $(STAMP)
 ifeq ($(strip $(PYTEST_ARGS)),)
 	@$(PY) tests/run_all.py --long-jobs $(LONG_JOBS) --test-jobs $(TEST_JOBS)

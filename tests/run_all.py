@@ -11,8 +11,9 @@ laptop runs slow the others down. So the laptop part runs in the background at t
 tests leave idle, and the other tests run in the foreground as if alone. Its output goes to a log file
 (named at the start, to follow with ``tail -f``) and is printed once the other tests are done; the run fails
 when either part fails. Each part prints its own slowest tests; the run ends with the slowest of the two
-together (:func:`slowest_tests`, read from each part's JUnit XML report). Ctrl-C or a termination stops both
-parts, kernels included.
+together (:func:`slowest_tests`), read from each part's JUnit XML report, which is kept in
+``test-artifacts/junit/`` (``MTML_TEST_ARTIFACTS`` moves it) for CI services and editors that read the
+format. Ctrl-C or a termination stops both parts, kernels included.
 
 Extra arguments go to both pytest runs. Only the standard library is used: the students' copy of the
 course ships this file with its own tests (where no test is marked ``long``, which is no failure).
@@ -23,7 +24,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -40,6 +40,18 @@ STOP_GRACE_S = 10
 LOWEST_PRIORITY = 19
 #: How many of the slowest tests of the whole run are listed at its end.
 SLOWEST = 25
+
+
+def reports_folder() -> Path:
+    """Where each part's JUnit XML report goes: ``junit/`` in ``MTML_TEST_ARTIFACTS``, by default the course's
+    ``test-artifacts/`` (git-ignored; the browser tests keep their screenshots there too).
+
+    Example:
+        >>> reports_folder().name
+        'junit'
+    """
+    course = Path(__file__).resolve().parents[1]
+    return Path(os.environ.get("MTML_TEST_ARTIFACTS") or course / "test-artifacts") / "junit"
 
 
 def yield_cpu(pid: int) -> None:
@@ -100,7 +112,10 @@ def _stop(proc: subprocess.Popen, group: bool) -> None:
 def run(long_jobs: str = "2", test_jobs: str = "0", extra: Sequence[str] = ()) -> int:
     """Both parts of the suite as described above; returns the exit code for ``make test`` (0: both
     passed)."""
-    reports = Path(tempfile.mkdtemp(prefix="mtml-test-reports-"))  # each part's JUnit XML, for the slowest
+    reports = reports_folder()
+    reports.mkdir(parents=True, exist_ok=True)
+    for part in ("laptop", "other"):
+        (reports / f"{part}.xml").unlink(missing_ok=True)  # a part that writes none adds nothing stale
     junit = {part: [f"--junitxml={reports / part}.xml", *extra] for part in ("laptop", "other")}  # theirs win
     handle, name = tempfile.mkstemp(prefix="mtml-laptop-tests-", suffix=".log")
     os.close(handle)  # reopened below for the laptop part
@@ -133,7 +148,6 @@ def run(long_jobs: str = "2", test_jobs: str = "0", extra: Sequence[str] = ()) -
         if rest is not None:
             _stop(rest, group=False)
         slowest = slowest_tests([reports / "laptop.xml", reports / "other.xml"])
-        shutil.rmtree(reports, ignore_errors=True)
     sys.stdout.flush()
     sys.stdout.buffer.write(log.read_bytes())
     log.unlink()

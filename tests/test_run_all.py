@@ -76,7 +76,8 @@ def run_all(suite: Path, *args: str, **env: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, str(RUN_ALL), "--long-jobs", "0", "--test-jobs", "0", "-p", "no:cacheprovider",
          *args],
-        cwd=suite, env={**os.environ, "RECORDS": str(suite / "records"), **env},
+        cwd=suite, env={**os.environ, "RECORDS": str(suite / "records"),
+                        "MTML_TEST_ARTIFACTS": str(suite / "artifacts"), **env},  # not the course's reports
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=_as_from_a_terminal)
 
 
@@ -112,7 +113,10 @@ def test_the_laptop_part_runs_beside_the_others_at_the_lowest_priority_and_repor
     assert set(slowest) == {"test_suite::test_laptop_run", "test_suite::test_other"}, out
     assert list(slowest.values()) == sorted(slowest.values(), reverse=True), out
     assert slowest["test_suite::test_laptop_run"] >= 3 and slowest["test_suite::test_other"] >= 2, out
-    assert not list((suite / "tmp").iterdir()), "the reports are removed"
+    assert not list((suite / "tmp").iterdir()), "nothing is left in the temporary folder"
+    kept = {p.name: p.read_text() for p in (suite / "artifacts" / "junit").iterdir()}
+    assert sorted(kept) == ["laptop.xml", "other.xml"], "each part's JUnit XML report is kept"
+    assert "test_laptop_run" in kept["laptop.xml"] and "test_other" in kept["other.xml"]
 
 
 @pytest.mark.parametrize("failing", ["laptop", "other"])
