@@ -42,16 +42,17 @@ LOWEST_PRIORITY = 19
 SLOWEST = 25
 
 
-def reports_folder() -> Path:
-    """Where each part's JUnit XML report goes: ``junit/`` in ``MTML_TEST_ARTIFACTS``, by default the course's
-    ``test-artifacts/`` (git-ignored; the browser tests keep their screenshots there too).
+def artifacts_folder() -> Path:
+    """The folder where tests keep what they leave for people to look at: ``MTML_TEST_ARTIFACTS``, by default
+    the course's ``test-artifacts/`` (git-ignored): each part's JUnit XML report (``junit/``), the browser
+    tests' screenshots (``browser/``).
 
     Example:
-        >>> reports_folder().name
+        >>> (artifacts_folder() / "junit").name
         'junit'
     """
     course = Path(__file__).resolve().parents[1]
-    return Path(os.environ.get("MTML_TEST_ARTIFACTS") or course / "test-artifacts") / "junit"
+    return Path(os.environ.get("MTML_TEST_ARTIFACTS") or course / "test-artifacts")
 
 
 def yield_cpu(pid: int) -> None:
@@ -112,11 +113,11 @@ def _stop(proc: subprocess.Popen, group: bool) -> None:
 def run(long_jobs: str = "2", test_jobs: str = "0", extra: Sequence[str] = ()) -> int:
     """Both parts of the suite as described above; returns the exit code for ``make test`` (0: both
     passed)."""
-    reports = reports_folder()
-    reports.mkdir(parents=True, exist_ok=True)
-    for part in ("laptop", "other"):
-        (reports / f"{part}.xml").unlink(missing_ok=True)  # a part that writes none adds nothing stale
-    junit = {part: [f"--junitxml={reports / part}.xml", *extra] for part in ("laptop", "other")}  # theirs win
+    reports = {part: artifacts_folder() / "junit" / f"{part}.xml" for part in ("laptop", "other")}
+    for report in reports.values():
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.unlink(missing_ok=True)  # a part that writes none adds nothing stale
+    junit = {part: [f"--junitxml={report}", *extra] for part, report in reports.items()}  # theirs win
     handle, name = tempfile.mkstemp(prefix="mtml-laptop-tests-", suffix=".log")
     os.close(handle)  # reopened below for the laptop part
     log = Path(name)
@@ -147,11 +148,10 @@ def run(long_jobs: str = "2", test_jobs: str = "0", extra: Sequence[str] = ()) -
         _stop(laptop, group=True)
         if rest is not None:
             _stop(rest, group=False)
-        slowest = slowest_tests([reports / "laptop.xml", reports / "other.xml"])
     sys.stdout.flush()
     sys.stdout.buffer.write(log.read_bytes())
     log.unlink()
-    if slowest:
+    if slowest := slowest_tests(list(reports.values())):
         print(f"make test: the {len(slowest)} slowest tests of both parts (seconds of setup, call and "
               "teardown):")
         for seconds, test in slowest:

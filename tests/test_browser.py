@@ -16,7 +16,6 @@ otherwise these tests are skipped with the reason (see ``tests/lab_browser.py``)
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from functools import partial
@@ -36,13 +35,14 @@ from lab_browser import (
     press_check_my_work,
     saved_run,
 )
+from run_all import artifacts_folder
 
 from autograder.check import check_notebook
 from autograder.course import source_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(path.stem for path in (ROOT / "notebooks").glob("*.ipynb"))
-ARTIFACTS = Path(os.environ.get("MTML_TEST_ARTIFACTS", ROOT / "test-artifacts")) / "browser"
+ARTIFACTS = artifacts_folder() / "browser"
 
 #: After Run All of the solved notebook in the smoke profile: figures drawn, and widget controls
 #: (sliders; buttons besides "Check my work"). A notebook that gains or loses a figure updates this line.
